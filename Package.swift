@@ -1,0 +1,37 @@
+// swift-tools-version: 6.0
+import PackageDescription
+
+let package = Package(
+    name: "megafs",
+    platforms: [.macOS(.v14)],
+    products: [
+        .executable(name: "megafs", targets: ["megafs"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
+    ],
+    targets: [
+        // System libraries (Debian: libprotobuf-c-dev, libzstd-dev, libopenblas-dev).
+        .systemLibrary(name: "CProtobufC", pkgConfig: "libprotobuf-c",
+                       providers: [.apt(["libprotobuf-c-dev"])]),
+        .systemLibrary(name: "CZstd", pkgConfig: "libzstd",
+                       providers: [.apt(["libzstd-dev"])]),
+        .systemLibrary(name: "COpenBLAS", pkgConfig: "openblas",
+                       providers: [.apt(["libopenblas-dev"])]),
+        // protoc-c output for formats/onnx.proto, committed (see formats/README.md).
+        .target(name: "CONNX", dependencies: ["CProtobufC"],
+                cSettings: [.unsafeFlags(["-w"])]),
+
+        .target(name: "MegaFSGraph"),
+        .target(name: "MegaFSONNX", dependencies: ["MegaFSGraph", "CONNX", "CProtobufC"]),
+        .target(name: "MegaFSFormat", dependencies: ["MegaFSGraph", "CZstd"]),
+        .executableTarget(name: "megafs", dependencies: [
+            "MegaFSGraph", "MegaFSONNX", "MegaFSFormat",
+            .product(name: "ArgumentParser", package: "swift-argument-parser"),
+        ]),
+
+        .testTarget(name: "MegaFSGraphTests", dependencies: ["MegaFSGraph"]),
+        .testTarget(name: "MegaFSONNXTests", dependencies: ["MegaFSONNX", "MegaFSGraph"]),
+        .testTarget(name: "MegaFSFormatTests", dependencies: ["MegaFSFormat", "MegaFSGraph", "MegaFSONNX"]),
+    ]
+)

@@ -1,0 +1,4 @@
+extension OperatorRegistry {
+    /// Elementwise, reduction and shape/indexing operators.
+    static let tensorOperators: [any Operator.Type] = []
+}

@@ -1,0 +1,3 @@
+import Testing
+@testable import MegaFSGraph
+@Test func placeholderGraph() {}

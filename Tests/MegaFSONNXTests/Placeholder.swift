@@ -1,0 +1,3 @@
+import Testing
+@testable import MegaFSONNX
+@Test func placeholderONNX() {}
