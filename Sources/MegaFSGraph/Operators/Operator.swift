@@ -29,7 +29,7 @@ public struct OperatorContext {
 ///
 /// The reference kernel is plain and obviously correct; constant folding uses it, and the
 /// runtime's fast kernels are tested against it.
-public protocol Operator {
+public protocol Operator: Sendable {
     /// The ONNX op_type this implements (default domain).
     static var opType: String { get }
 
