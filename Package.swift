@@ -25,13 +25,18 @@ let package = Package(
         .target(name: "MegaFSGraph"),
         .target(name: "MegaFSONNX", dependencies: ["MegaFSGraph", "CONNX", "CProtobufC"]),
         .target(name: "MegaFSFormat", dependencies: ["MegaFSGraph", "CZstd"]),
+        .target(name: "CKernels", cSettings: [.unsafeFlags(["-O3"])]),
+        .target(name: "MegaFSRuntime", dependencies: ["MegaFSGraph", "MegaFSFormat", "CKernels", "COpenBLAS"]),
+        .target(name: "MegaFSConverter", dependencies: ["MegaFSGraph", "MegaFSONNX", "MegaFSFormat"]),
         .executableTarget(name: "megafs", dependencies: [
-            "MegaFSGraph", "MegaFSONNX", "MegaFSFormat",
+            "MegaFSGraph", "MegaFSONNX", "MegaFSFormat", "MegaFSConverter", "MegaFSRuntime",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
 
         .testTarget(name: "MegaFSGraphTests", dependencies: ["MegaFSGraph"]),
         .testTarget(name: "MegaFSONNXTests", dependencies: ["MegaFSONNX", "MegaFSGraph"]),
         .testTarget(name: "MegaFSFormatTests", dependencies: ["MegaFSFormat", "MegaFSGraph", "MegaFSONNX"]),
+        .testTarget(name: "MegaFSRuntimeTests", dependencies: ["MegaFSRuntime", "MegaFSGraph", "MegaFSFormat", "MegaFSONNX"]),
+        .testTarget(name: "MegaFSConverterTests", dependencies: ["MegaFSConverter", "MegaFSGraph", "MegaFSFormat", "MegaFSONNX"]),
     ]
 )

@@ -1,0 +1,18 @@
+#ifndef MEGAFS_CKERNELS_H
+#define MEGAFS_CKERNELS_H
+#include <stddef.h>
+#include <stdint.h>
+
+/// CPU features detected at run time (CPUID), so one binary picks its kernels.
+typedef struct {
+    int avx2;
+    int fma;
+    int avx512f;
+    int avx512bw;
+    int avx512vnni;
+    int avx512bf16;
+} mfs_cpu_features;
+
+mfs_cpu_features mfs_detect_cpu(void);
+
+#endif
