@@ -4,9 +4,11 @@ public enum ModelKind: String, Sendable, Codable, CaseIterable {
     case swapper
     case generator
 
-    /// Metadata keys under which the converter records the recognised kind.
-    public static let metadataKey = "megafs.kind"
-    public static let variantMetadataKey = "megafs.variant"
+    /// The metadata value the converter records under "model.kind": "encoder", "generator",
+    /// or "swapper.ftm" / "swapper.injection" / "swapper.lcr".
+    public static func metadataValue(kind: ModelKind, variant: String?) -> String {
+        variant.map { "\(kind.rawValue).\($0)" } ?? kind.rawValue
+    }
 
     /// Recognises a graph by its inputs and outputs (names as our exporter writes them,
     /// with shapes as a fallback): the encoder maps an image (N,3,H,W) to (N,L,D) latents and a

@@ -3,7 +3,8 @@ sane range (used when no released checkpoint is given, and for the fixtures).
 
 * Encoder: convolution weights random, every BatchNorm gets a random affine
   (gamma in [0.5,1.5], beta ~ N(0,0.2); the last BN of each residual branch
-  gamma in [0.2,0.5]) and *calibrated, non-trivial running statistics*: one
+  gamma in [0.2,0.5]; the last BN of each styleMapping gamma in [0.3,0.6])
+  and *calibrated, non-trivial running statistics*: one
   train-mode pass with momentum 1 over a batch of smooth random images sets
   running_mean / running_var to that batch's statistics. The latents' tanh is
   then not saturated and ``struct`` is roughly unit scale.
@@ -12,14 +13,14 @@ sane range (used when no released checkpoint is given, and for the fixtures).
 * Generator: rosinality init (randn conv / modulation weights, modulation bias
   1) plus nonzero noise strengths, activation biases and ToRGB biases; the
   ToRGB weights and biases are then rescaled together so that the image has
-  unit standard deviation on a probe input (the image is linear in them).
+  unit standard deviation over 4 probe inputs (the image is linear in them).
 """
 from __future__ import annotations
 
 import torch
 import torch.nn as nn
 
-from megafs_models import Encoder, Swapper, Generator, ToRGB, Bottleneck, N_LATENTS
+from megafs_models import Encoder, Swapper, Generator, ToRGB, Bottleneck, StyleMapping, N_LATENTS
 
 
 def smooth_images(n, size=256, seed=0):
@@ -54,6 +55,11 @@ def init_encoder(enc: Encoder, seed=0, calib_batch=8):
     for m in enc.modules():
         if isinstance(m, Bottleneck):
             m.bn3.weight.copy_(torch.rand(m.bn3.weight.shape, generator=g) * 0.3 + 0.2)
+        elif isinstance(m, StyleMapping):
+            # last BN before LeakyReLU -> tanh: keep tanh away from saturation
+            last_bn = m.convs[-2]
+            last_bn.weight.copy_(torch.rand(last_bn.weight.shape, generator=g) * 0.3 + 0.3)
+            last_bn.bias.copy_(torch.randn(last_bn.bias.shape, generator=g) * 0.1)
     # calibrate running statistics on a batch of smooth random images
     bns = [m for m in enc.modules() if isinstance(m, nn.BatchNorm2d)]
     for m in bns:
@@ -102,10 +108,10 @@ def init_generator(gen: Generator, seed=0):
     for name, b in gen.noises.named_buffers():
         b.copy_(torch.randn(b.shape, generator=g))
     gen.eval()
-    # rescale ToRGB so the image has unit std on a probe input
+    # rescale ToRGB so the image has unit std over a batch of probe inputs
     c4 = gen.cfg.channels[4]
-    struct = torch.randn(1, c4, 4, 4, generator=g)
-    lat = torch.tanh(torch.randn(1, N_LATENTS, gen.cfg.style_dim, generator=g))
+    struct = torch.randn(4, c4, 4, 4, generator=g)
+    lat = torch.tanh(torch.randn(4, N_LATENTS, gen.cfg.style_dim, generator=g))
     std = float(gen(struct, lat).std())
     for m in gen.modules():
         if isinstance(m, ToRGB):

@@ -77,7 +77,7 @@ def full_configs():
 
 # Tiny configuration used for fixtures: same key structure and operator
 # patterns, narrower channels, generator at 64 px.
-TINY_LATENT = 32
+TINY_LATENT = 16
 TINY_BASE_WIDTH = 4
 
 
@@ -90,8 +90,8 @@ def tiny_swapper_config(kind):
 
 
 def tiny_generator_config(size=64):
-    ch = {4: TINY_LATENT, 8: TINY_LATENT, 16: TINY_LATENT, 32: 16, 64: 16, 128: 8, 256: 8,
-          512: 8, 1024: 8}
+    ch = {4: TINY_LATENT, 8: TINY_LATENT, 16: TINY_LATENT, 32: TINY_LATENT, 64: 8, 128: 8,
+          256: 4, 512: 4, 1024: 4}
     return GeneratorConfig(size=size, style_dim=TINY_LATENT, channels=ch)
 
 

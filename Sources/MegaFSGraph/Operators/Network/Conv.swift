@@ -1,0 +1,173 @@
+/// ONNX Conv (opsets 1-22): N-D cross-correlation with groups, strides, pads, dilations and
+/// auto_pad; X (N, C, D1..Dk), W (M, C/group, k1..kk), optional B (M). The reference kernel
+/// handles 1, 2 and 3 spatial axes and accumulates in Double.
+public enum ConvOperator: Operator {
+    public static let opType = "Conv"
+
+    /// Everything the shape rule and the kernel need, resolved from attributes and shapes.
+    struct Plan {
+        var group: Int
+        var window: WindowAttributes
+        /// Output spatial dims (nil where the input dim is unknown) and pads actually applied.
+        var outSpatial: [Int?]
+        var padBegin: [Int?]
+        var padEnd: [Int?]
+    }
+
+    /// Validates X/W/B shapes against the attributes. `x`, `w` are the (possibly partly
+    /// unknown) shapes; `b` the bias shape when present.
+    static func plan(_ node: Node, x: [Int?], w: [Int?], b: [Int?]?) throws -> Plan {
+        guard x.count >= 3 else {
+            throw NetworkSupport.shapeError(node, "input X must have rank >= 3 (N, C, spatial...), got rank \(x.count)")
+        }
+        guard w.count == x.count else {
+            throw NetworkSupport.shapeError(node, "weight W has rank \(w.count) but X has rank \(x.count)")
+        }
+        let rank = x.count - 2
+        let group = try NetworkSupport.int(node, "group", default: 1)
+        guard group >= 1 else { throw NetworkSupport.attributeError(node, "group \(group) must be >= 1") }
+
+        // Kernel shape: attribute, else the weight's spatial dims.
+        var kernel: [Int]
+        if node.attributes["kernel_shape"] != nil {
+            kernel = try NetworkSupport.ints(node, "kernel_shape", count: rank, default: 1)
+            for i in 0..<rank {
+                if let wk = w[2 + i], wk != kernel[i] {
+                    throw NetworkSupport.shapeError(node, "kernel_shape \(kernel) does not match the weight's spatial dims \(w.dropFirst(2).map { $0.map(String.init) ?? "?" })")
+                }
+            }
+        } else {
+            var k: [Int] = []
+            for i in 0..<rank {
+                guard let v = w[2 + i] else {
+                    throw NetworkSupport.shapeError(node, "the kernel size is unknown: no kernel_shape attribute and the weight's spatial dims are not known")
+                }
+                k.append(v)
+            }
+            kernel = k
+        }
+        let window = try WindowAttributes.parse(node, kernel: kernel)
+
+        if let m = w[0] {
+            guard m % group == 0 else {
+                throw NetworkSupport.shapeError(node, "output channels \(m) (W dim 0) are not divisible by group \(group)")
+            }
+        }
+        if let c = x[1], let cg = w[1] {
+            guard c == cg * group else {
+                throw NetworkSupport.shapeError(node, "input channels \(c) do not equal W dim 1 (\(cg)) x group \(group)")
+            }
+        } else if let c = x[1], c % group != 0 {
+            throw NetworkSupport.shapeError(node, "input channels \(c) are not divisible by group \(group)")
+        }
+        if let b {
+            guard b.count == 1 else { throw NetworkSupport.shapeError(node, "bias B must be 1-D, got rank \(b.count)") }
+            if let bm = b[0], let m = w[0], bm != m {
+                throw NetworkSupport.shapeError(node, "bias B has \(bm) values for \(m) output channels")
+            }
+        }
+
+        var outSpatial: [Int?] = []
+        var padBegin: [Int?] = []
+        var padEnd: [Int?] = []
+        for i in 0..<rank {
+            if let d = x[2 + i] {
+                let r = try window.forward(axis: i, input: d, node: node)
+                guard r.out > 0 else {
+                    throw NetworkSupport.shapeError(node, "output spatial dim \(i) would be \(r.out)")
+                }
+                outSpatial.append(r.out); padBegin.append(r.begin); padEnd.append(r.end)
+            } else {
+                outSpatial.append(nil); padBegin.append(nil); padEnd.append(nil)
+            }
+        }
+        return Plan(group: group, window: window, outSpatial: outSpatial, padBegin: padBegin, padEnd: padEnd)
+    }
+
+    public static func inferTypes(_ context: OperatorContext) throws -> [TensorType] {
+        let node = context.node
+        let xt = try context.inputType(0)
+        let wt = try context.inputType(1)
+        try NetworkSupport.requireFloatType(xt, node, "X")
+        guard let xs = xt.shape else { return [TensorType(dtype: xt.dtype, shape: nil)] }
+        guard let ws = wt.shape else {
+            // Without the weight's shape neither channels nor the kernel are known.
+            return [TensorType(dtype: xt.dtype, shape: [xs[0]] + Array(repeating: Dim.unknown, count: xs.count - 1))]
+        }
+        let bs = NetworkSupport.optionalType(context, 2)?.shape
+        let p = try plan(node, x: NetworkSupport.dimValues(xs), w: NetworkSupport.dimValues(ws),
+                         b: bs.map(NetworkSupport.dimValues))
+        var out: [Dim] = [xs[0], ws[0]]
+        out += p.outSpatial.map { $0.map(Dim.fixed) ?? .unknown }
+        return [TensorType(dtype: xt.dtype, shape: out)]
+    }
+
+    public static func evaluate(_ node: Node, inputs: [Tensor?], opset: Int) throws -> [Tensor] {
+        let x = try NetworkSupport.required(inputs, 0, node, "X")
+        let w = try NetworkSupport.required(inputs, 1, node, "W")
+        let b = NetworkSupport.optional(inputs, 2)
+        try NetworkSupport.requireFloat32(x, node, "X")
+        try NetworkSupport.requireFloat32(w, node, "W")
+        if let b { try NetworkSupport.requireFloat32(b, node, "B") }
+        let p = try plan(node, x: x.shape, w: w.shape, b: b.map { $0.shape.map { Optional($0) } })
+        let rank = x.rank - 2
+        guard rank <= 3 else {
+            throw GraphError.unsupportedOperator("node \(node.displayName): the Conv reference kernel handles 1-3 spatial axes, got \(rank)")
+        }
+        let outSpatial = p.outSpatial.map { $0! }
+        let g = Geometry3(rank: rank, input: Array(x.shape[2...]), output: outSpatial, window: p.window,
+                          padBegin: p.padBegin.map { $0! }, padEnd: p.padEnd.map { $0! })
+        let n = x.shape[0], c = x.shape[1], m = w.shape[0]
+        let groups = p.group
+        let cg = c / groups, mg = m / groups
+        let (out, y) = NetworkSupport.makeFloat([n, m] + outSpatial)
+        let xp = NetworkSupport.floats(x), wp = NetworkSupport.floats(w)
+        let bp = b.map(NetworkSupport.floats)
+        let inVol = g.inputVolume, outVol = g.outputVolume, kVol = g.kernelVolume
+        let ranges = g.forwardRanges()
+        let (iH, iW) = (g.input[1], g.input[2])
+        let (oH, oW) = (g.output[1], g.output[2])
+        let (sD, sH, sW) = (g.strides[0], g.strides[1], g.strides[2])
+        let (dD, dH, dW) = (g.dilations[0], g.dilations[1], g.dilations[2])
+        let (pD, pH, pW) = (g.padBegin[0], g.padBegin[1], g.padBegin[2])
+        let (kD, kH, kW) = (g.kernel[0], g.kernel[1], g.kernel[2])
+
+        let acc = UnsafeMutablePointer<Double>.allocate(capacity: max(outVol, 1))
+        defer { acc.deallocate() }
+        for ni in 0..<n {
+            for mi in 0..<m {
+                let gi = mi / mg
+                acc.initialize(repeating: bp.map { Double($0[mi]) } ?? 0, count: outVol)
+                for ci in 0..<cg {
+                    let xc = xp + (ni * c + gi * cg + ci) * inVol
+                    let wc = wp + (mi * cg + ci) * kVol
+                    for kd in 0..<kD {
+                        for kh in 0..<kH {
+                            for kw in 0..<kW {
+                                let wv = Double(wc[(kd * kH + kh) * kW + kw])
+                                let rw = ranges[2][kw]
+                                if rw.isEmpty { continue }
+                                for od in ranges[0][kd] {
+                                    let id = od * sD - pD + kd * dD
+                                    for oh in ranges[1][kh] {
+                                        let ih = oh * sH - pH + kh * dH
+                                        let xrow = xc + (id * iH + ih) * iW + (kw * dW - pW)
+                                        let arow = acc + (od * oH + oh) * oW
+                                        if sW == 1 {
+                                            for ow in rw { arow[ow] += wv * Double(xrow[ow]) }
+                                        } else {
+                                            for ow in rw { arow[ow] += wv * Double(xrow[ow * sW]) }
+                                        }
+                                    }
+                                }
+                            }
+                        }
+                    }
+                }
+                let yc = y + (ni * m + mi) * outVol
+                for i in 0..<outVol { yc[i] = Float(acc[i]) }
+            }
+        }
+        return [out]
+    }
+}

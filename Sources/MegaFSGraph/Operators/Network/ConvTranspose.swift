@@ -1,0 +1,209 @@
+/// ONNX ConvTranspose (opsets 1-22): the gradient of Conv with respect to its input.
+/// X (N, C, D1..Dk), W (C, M/group, k1..kk), optional B (M). Input position i with kernel
+/// tap k contributes to output position `i*stride - pad_begin + k*dilation`.
+///
+/// Output size per spatial axis, with `full = stride*(in-1) + output_padding + (k-1)*dilation + 1`:
+/// - `output_shape` given: that size; total padding `full - out` split as SAME_UPPER
+///   (begin = total/2) when auto_pad is SAME_UPPER, else begin = total - total/2 (NOTSET,
+///   SAME_LOWER, VALID), as the ONNX spec and ONNX Runtime do;
+/// - auto_pad SAME_UPPER / SAME_LOWER: `in*stride`, total padding split the same way;
+/// - VALID: `full`, no padding; NOTSET: `full - pad_begin - pad_end`.
+public enum ConvTransposeOperator: Operator {
+    public static let opType = "ConvTranspose"
+
+    struct Plan {
+        var group: Int
+        var window: WindowAttributes
+        var outSpatial: [Int?]
+        var padBegin: [Int?]
+        var padEnd: [Int?]
+    }
+
+    static func plan(_ node: Node, x: [Int?], w: [Int?], b: [Int?]?) throws -> Plan {
+        guard x.count >= 3 else {
+            throw NetworkSupport.shapeError(node, "input X must have rank >= 3 (N, C, spatial...), got rank \(x.count)")
+        }
+        guard w.count == x.count else {
+            throw NetworkSupport.shapeError(node, "weight W has rank \(w.count) but X has rank \(x.count)")
+        }
+        let rank = x.count - 2
+        let group = try NetworkSupport.int(node, "group", default: 1)
+        guard group >= 1 else { throw NetworkSupport.attributeError(node, "group \(group) must be >= 1") }
+
+        var kernel: [Int]
+        if node.attributes["kernel_shape"] != nil {
+            kernel = try NetworkSupport.ints(node, "kernel_shape", count: rank, default: 1)
+            for i in 0..<rank {
+                if let wk = w[2 + i], wk != kernel[i] {
+                    throw NetworkSupport.shapeError(node, "kernel_shape \(kernel) does not match the weight's spatial dims")
+                }
+            }
+        } else {
+            var k: [Int] = []
+            for i in 0..<rank {
+                guard let v = w[2 + i] else {
+                    throw NetworkSupport.shapeError(node, "the kernel size is unknown: no kernel_shape attribute and the weight's spatial dims are not known")
+                }
+                k.append(v)
+            }
+            kernel = k
+        }
+        let window = try WindowAttributes.parse(node, kernel: kernel)
+        let outputPadding = try NetworkSupport.ints(node, "output_padding", count: rank, default: 0)
+        guard outputPadding.allSatisfy({ $0 >= 0 }) else {
+            throw NetworkSupport.attributeError(node, "output_padding \(outputPadding) must not be negative")
+        }
+        var outputShape: [Int]? = nil
+        if let attr = node.attributes["output_shape"] {
+            guard case .ints(let v) = attr else {
+                throw NetworkSupport.attributeError(node, "attribute 'output_shape' must be a list of ints")
+            }
+            // Either the spatial dims, or the full output shape (N, M, spatial...).
+            if v.count == rank { outputShape = v }
+            else if v.count == rank + 2 { outputShape = Array(v[2...]) }
+            else {
+                throw NetworkSupport.attributeError(node, "output_shape \(v) must have \(rank) spatial values")
+            }
+            guard outputShape!.allSatisfy({ $0 > 0 }) else {
+                throw NetworkSupport.attributeError(node, "output_shape \(v) must be positive")
+            }
+        }
+
+        if let c = x[1], let wc = w[0], c != wc {
+            throw NetworkSupport.shapeError(node, "input channels \(c) do not equal W dim 0 (\(wc))")
+        }
+        if let wc = w[0] ?? x[1], wc % group != 0 {
+            throw NetworkSupport.shapeError(node, "input channels \(wc) are not divisible by group \(group)")
+        }
+        if let b {
+            guard b.count == 1 else { throw NetworkSupport.shapeError(node, "bias B must be 1-D, got rank \(b.count)") }
+            if let bm = b[0], let mg = w[1], bm != mg * group {
+                throw NetworkSupport.shapeError(node, "bias B has \(bm) values for \(mg * group) output channels")
+            }
+        }
+
+        var outSpatial: [Int?] = [], padBegin: [Int?] = [], padEnd: [Int?] = []
+        for i in 0..<rank {
+            guard let input = x[2 + i] else {
+                outSpatial.append(outputShape?[i]); padBegin.append(nil); padEnd.append(nil)
+                continue
+            }
+            let full = window.strides[i] * (input - 1) + outputPadding[i] + window.dilatedKernel(i)
+            let out: Int, begin: Int, end: Int
+            if let os = outputShape {
+                out = os[i]
+                let total = full - out
+                begin = window.autoPad == .sameUpper ? total / 2 : total - total / 2
+                end = total - begin
+            } else {
+                switch window.autoPad {
+                case .sameUpper, .sameLower:
+                    out = input * window.strides[i]
+                    let total = full - out
+                    begin = window.autoPad == .sameUpper ? total / 2 : total - total / 2
+                    end = total - begin
+                case .valid:
+                    out = full; begin = 0; end = 0
+                case .notSet:
+                    begin = window.padsBegin[i]; end = window.padsEnd[i]
+                    out = full - begin - end
+                }
+            }
+            guard out > 0 else {
+                throw NetworkSupport.shapeError(node, "output spatial dim \(i) would be \(out)")
+            }
+            outSpatial.append(out); padBegin.append(begin); padEnd.append(end)
+        }
+        return Plan(group: group, window: window, outSpatial: outSpatial, padBegin: padBegin, padEnd: padEnd)
+    }
+
+    public static func inferTypes(_ context: OperatorContext) throws -> [TensorType] {
+        let node = context.node
+        let xt = try context.inputType(0)
+        let wt = try context.inputType(1)
+        try NetworkSupport.requireFloatType(xt, node, "X")
+        guard let xs = xt.shape else { return [TensorType(dtype: xt.dtype, shape: nil)] }
+        guard let ws = wt.shape else {
+            return [TensorType(dtype: xt.dtype, shape: [xs[0]] + Array(repeating: Dim.unknown, count: xs.count - 1))]
+        }
+        let bs = NetworkSupport.optionalType(context, 2)?.shape
+        let p = try plan(node, x: NetworkSupport.dimValues(xs), w: NetworkSupport.dimValues(ws),
+                         b: bs.map(NetworkSupport.dimValues))
+        let m: Dim = ws[1].value.map { .fixed($0 * p.group) } ?? .unknown
+        let out: [Dim] = [xs[0], m] + p.outSpatial.map { $0.map(Dim.fixed) ?? .unknown }
+        return [TensorType(dtype: xt.dtype, shape: out)]
+    }
+
+    public static func evaluate(_ node: Node, inputs: [Tensor?], opset: Int) throws -> [Tensor] {
+        let x = try NetworkSupport.required(inputs, 0, node, "X")
+        let w = try NetworkSupport.required(inputs, 1, node, "W")
+        let b = NetworkSupport.optional(inputs, 2)
+        try NetworkSupport.requireFloat32(x, node, "X")
+        try NetworkSupport.requireFloat32(w, node, "W")
+        if let b { try NetworkSupport.requireFloat32(b, node, "B") }
+        let p = try plan(node, x: x.shape, w: w.shape, b: b.map { $0.shape.map { Optional($0) } })
+        let rank = x.rank - 2
+        guard rank <= 3 else {
+            throw GraphError.unsupportedOperator("node \(node.displayName): the ConvTranspose reference kernel handles 1-3 spatial axes, got \(rank)")
+        }
+        let outSpatial = p.outSpatial.map { $0! }
+        let g = Geometry3(rank: rank, input: Array(x.shape[2...]), output: outSpatial, window: p.window,
+                          padBegin: p.padBegin.map { $0! }, padEnd: p.padEnd.map { $0! })
+        let n = x.shape[0], c = x.shape[1]
+        let groups = p.group
+        let cg = c / groups, mg = w.shape[1], m = mg * groups
+        let (out, y) = NetworkSupport.makeFloat([n, m] + outSpatial)
+        let xp = NetworkSupport.floats(x), wp = NetworkSupport.floats(w)
+        let bp = b.map(NetworkSupport.floats)
+        let inVol = g.inputVolume, outVol = g.outputVolume, kVol = g.kernelVolume
+        let ranges = g.transposedRanges()
+        let (iH, iW) = (g.input[1], g.input[2])
+        let (oH, oW) = (g.output[1], g.output[2])
+        let (sD, sH, sW) = (g.strides[0], g.strides[1], g.strides[2])
+        let (dD, dH, dW) = (g.dilations[0], g.dilations[1], g.dilations[2])
+        let (pD, pH, pW) = (g.padBegin[0], g.padBegin[1], g.padBegin[2])
+        let (kD, kH, kW) = (g.kernel[0], g.kernel[1], g.kernel[2])
+
+        let acc = UnsafeMutablePointer<Double>.allocate(capacity: max(m * outVol, 1))
+        defer { acc.deallocate() }
+        for ni in 0..<n {
+            for mi in 0..<m {
+                (acc + mi * outVol).initialize(repeating: bp.map { Double($0[mi]) } ?? 0, count: outVol)
+            }
+            for ci in 0..<c {
+                let gi = ci / cg
+                let xc = xp + (ni * c + ci) * inVol
+                for mo in 0..<mg {
+                    let mi = gi * mg + mo
+                    let wc = wp + (ci * mg + mo) * kVol
+                    let ac = acc + mi * outVol
+                    for kd in 0..<kD {
+                        for kh in 0..<kH {
+                            for kw in 0..<kW {
+                                let wv = Double(wc[(kd * kH + kh) * kW + kw])
+                                let rw = ranges[2][kw]
+                                if rw.isEmpty { continue }
+                                for id in ranges[0][kd] {
+                                    let od = id * sD - pD + kd * dD
+                                    for ih in ranges[1][kh] {
+                                        let oh = ih * sH - pH + kh * dH
+                                        let xrow = xc + (id * iH + ih) * iW
+                                        let arow = ac + (od * oH + oh) * oW + (kw * dW - pW)
+                                        if sW == 1 {
+                                            for iw in rw { arow[iw] += wv * Double(xrow[iw]) }
+                                        } else {
+                                            for iw in rw { arow[iw * sW] += wv * Double(xrow[iw]) }
+                                        }
+                                    }
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+            let yn = y + ni * m * outVol
+            for i in 0..<(m * outVol) { yn[i] = Float(acc[i]) }
+        }
+        return [out]
+    }
+}

@@ -1,0 +1,417 @@
+import MegaFSGraph
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// Style modulation of a convolution (StyleGAN2): input channel i of sample n is scaled by
+/// s[n][i]; with demodulation, output channel o by d[n][o] = 1/sqrt(sum_i s[n][i]^2 Wsq[o][i] + eps),
+/// Wsq[o][i] the sum of the squared constant weight over the kernel window.
+struct Modulation {
+    let style: Int              // slot of S [1 or N, Cin]
+    let styleRows: Int
+    let demodulate: Bool
+    let eps: Float
+    let weightSquares: [Float]  // [Cout][Cin], empty without demodulation
+
+    /// d[o] for one style row, into `d` (Cout values).
+    func demodulation(_ s: UnsafePointer<Float>, cin: Int, cout: Int, into d: UnsafeMutablePointer<Float>) {
+        weightSquares.withUnsafeBufferPointer { wsq in
+            let base = wsq.baseAddress!
+            var s2 = [Float](repeating: 0, count: cin)
+            for i in 0..<cin { s2[i] = s[i] * s[i] }
+            for o in 0..<cout {
+                var acc: Float = 0
+                let row = base + o * cin
+                for i in 0..<cin { acc += row[i] * s2[i] }
+                d[o] = 1 / (acc + eps).squareRoot()
+            }
+        }
+    }
+
+    /// Wsq from a constant weight laid out [Cout, Cin, KH, KW] (transposed: [Cin, Cout, KH, KW]).
+    static func weightSquares(_ w: Tensor, transposed: Bool) -> [Float] {
+        let v = w.floats
+        let a = w.shape[0], b = w.shape[1], kk = w.shape[2] * w.shape[3]
+        let cout = transposed ? b : a, cin = transposed ? a : b
+        var out = [Float](repeating: 0, count: cout * cin)
+        for i in 0..<a {
+            for j in 0..<b {
+                var acc: Float = 0
+                for k in 0..<kk { let x = v[(i * b + j) * kk + k]; acc += x * x }
+                if transposed { out[j * cin + i] = acc } else { out[i * cin + j] = acc }
+            }
+        }
+        return out
+    }
+}
+
+/// Bytes of im2col buffer a band may use: bands are sized so that no convolution ever
+/// builds its full im2col matrix (a 3x3 conv at 1024x1024x32 would need 1.2 GB).
+let im2colBudgetBytes = 4 << 20
+
+/// 2-D convolution as GEMM over bands of output rows (im2col per band; none for 1x1 stride-1),
+/// with optional style modulation and a fused epilogue.
+final class ConvKernel: RuntimeKernel {
+    let g: ConvGeometry
+    let x: Int, w: Int, y: Int
+    let modulation: Modulation?
+    let epilogue: ConvEpilogue
+    /// Output rows per im2col band (OH when pointwise).
+    let bandRows: Int
+    let colBytes: Int
+    let weightScratchBytes: Int
+    let demodBytes: Int
+    let name: String
+
+    var kernelName: String { name }
+    var scratchBytes: Int { colBytes + weightScratchBytes + demodBytes }
+
+    init(geometry g: ConvGeometry, x: Int, w: Int, y: Int, modulation: Modulation?, epilogue: ConvEpilogue) {
+        self.g = g; self.x = x; self.w = w; self.y = y
+        self.modulation = modulation; self.epilogue = epilogue
+        let k = g.cinG * g.kh * g.kw
+        if g.isPointwise {
+            // Columns of the output in blocks (the B operand is read in place).
+            bandRows = g.oh
+            colBytes = 0
+            weightScratchBytes = modulation != nil ? g.cout * g.cin * 4 : 0
+            name = modulation != nil ? "modconv(pointwise)" : "conv(pointwise)"
+        } else {
+            let rowBytes = k * g.ow * 4
+            bandRows = max(1, min(g.oh, im2colBudgetBytes / max(1, rowBytes)))
+            colBytes = k * bandRows * g.ow * 4
+            weightScratchBytes = 0
+            name = modulation != nil ? "modconv(im2col)" : "conv(im2col)"
+        }
+        demodBytes = modulation?.demodulate == true ? ((g.cout * 4 + 63) / 64) * 64 : 0
+    }
+
+    func run(_ ctx: KernelContext) throws {
+        let g = self.g
+        let px = UnsafePointer(ctx.f32(x)), pw = UnsafePointer(ctx.f32(w)), py = ctx.f32(y)
+        let P = g.oh * g.ow, HW = g.h * g.w
+        let K = g.cinG * g.kh * g.kw
+        let ep = epilogue.bind(ctx, channels: g.cout, spatial: P)
+        let epIdentity = epilogue.isIdentity
+        let col = ctx.scratchF32()
+        let wScaled = ctx.scratchF32(offset: colBytes)
+        let dBuf = ctx.scratchF32(offset: colBytes + weightScratchBytes)
+        let threads = ctx.threads
+
+        for n in 0..<g.n {
+            var style: UnsafePointer<Float>? = nil
+            var demod = false
+            if let m = modulation {
+                style = UnsafePointer(ctx.f32(m.style)) + (m.styleRows == 1 ? 0 : n) * g.cin
+                if m.demodulate { m.demodulation(style!, cin: g.cin, cout: g.cout, into: dBuf); demod = true }
+            }
+            let xn = px + n * g.cin * HW, yn = py + n * g.cout * P
+            for grp in 0..<g.groups {
+                let xg = xn + grp * g.cinG * HW
+                let yg = yn + grp * g.coutG * P
+                let wg = pw + grp * g.coutG * K
+                let sg = style.map { $0 + grp * g.cinG }
+                let c0 = grp * g.coutG
+                if g.isPointwise {
+                    var a = wg
+                    if let sg {
+                        // Scale the (tiny for 1x1) weight by s instead of copying the input.
+                        let cinG = g.cinG
+                        for o in 0..<g.coutG { for i in 0..<cinG { wScaled[o * cinG + i] = wg[o * cinG + i] * sg[i] } }
+                        a = UnsafePointer(wScaled)
+                    }
+                    // Blocks of output columns keep the epilogue cache-hot.
+                    let block = max(256, min(P, (1 << 20) / max(1, g.coutG * 4)))
+                    var p0 = 0
+                    while p0 < P {
+                        let cols = min(block, P - p0)
+                        ctx.gemm.sgemm(transA: false, transB: false, m: g.coutG, n: cols, k: g.cinG, alpha: 1,
+                                       a: a, lda: g.cinG, b: xg + p0, ldb: HW, beta: 0, c: yg + p0, ldc: P)
+                        if !epIdentity || demod {
+                            let pp = p0
+                            threads.forEach(g.coutG, minPerThread: max(1, 8192 / cols)) { o in
+                                ep.apply(yg + o * P + pp, count: cols, n: n, c: c0 + o, p0: pp,
+                                         scale: demod ? dBuf[c0 + o] : 1)
+                            }
+                        }
+                        p0 += cols
+                    }
+                } else {
+                    var r0 = 0
+                    while r0 < g.oh {
+                        let rows = min(bandRows, g.oh - r0)
+                        let cols = rows * g.ow
+                        im2col(xg, col: col, rows: r0..<(r0 + rows), scale: sg, threads: threads)
+                        ctx.gemm.sgemm(transA: false, transB: false, m: g.coutG, n: cols, k: K, alpha: 1,
+                                       a: wg, lda: K, b: col, ldb: cols, beta: 0, c: yg + r0 * g.ow, ldc: P)
+                        if !epIdentity || demod {
+                            let pp = r0 * g.ow
+                            threads.forEach(g.coutG, minPerThread: max(1, 8192 / cols)) { o in
+                                ep.apply(yg + o * P + pp, count: cols, n: n, c: c0 + o, p0: pp,
+                                         scale: demod ? dBuf[c0 + o] : 1)
+                            }
+                        }
+                        r0 += rows
+                    }
+                }
+            }
+        }
+    }
+
+    /// col[k][r*OW + ow] for k = (c, kh, kw) over the band's output rows; zero where the window
+    /// reads padding; input channel c scaled by scale[c] when given.
+    func im2col(_ xg: UnsafePointer<Float>, col: UnsafeMutablePointer<Float>, rows: Range<Int>,
+                scale: UnsafePointer<Float>?, threads: ThreadPartition) {
+        let g = self.g
+        let kk = g.kh * g.kw
+        let K = g.cinG * kk
+        let cols = rows.count * g.ow
+        threads.forRanges(K, minPerThread: max(1, 16384 / max(1, cols))) { range in
+            for k in range {
+                let c = k / kk, kh = (k / g.kw) % g.kh, kw = k % g.kw
+                let s = scale?[c] ?? 1
+                let src = xg + c * g.h * g.w
+                let dst = col + k * cols
+                let offW = kw * g.dw - g.padLeft
+                // Valid output columns: 0 <= ow*sw + offW < W.
+                let lo = offW >= 0 ? 0 : min(g.ow, (-offW + g.sw - 1) / g.sw)
+                let hi = max(lo, min(g.ow, (g.w - 1 - offW) >= 0 ? (g.w - 1 - offW) / g.sw + 1 : 0))
+                for (r, oh) in rows.enumerated() {
+                    let drow = dst + r * g.ow
+                    let ih = oh * g.sh - g.padTop + kh * g.dh
+                    if ih < 0 || ih >= g.h {
+                        drow.initialize(repeating: 0, count: g.ow)
+                        continue
+                    }
+                    if lo > 0 { drow.initialize(repeating: 0, count: lo) }
+                    if hi < g.ow { (drow + hi).initialize(repeating: 0, count: g.ow - hi) }
+                    let srow = src + ih * g.w + offW
+                    if g.sw == 1 {
+                        if s == 1 { (drow + lo).update(from: srow + lo, count: hi - lo) }
+                        else { for j in lo..<hi { drow[j] = srow[j] * s } }
+                    } else {
+                        let sw = g.sw
+                        if s == 1 { for j in lo..<hi { drow[j] = srow[j * sw] } }
+                        else { for j in lo..<hi { drow[j] = srow[j * sw] * s } }
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// Direct convolution for one input and one output channel per group (depthwise, and the
+/// single-channel blur convolutions of upfirdn2d written as plain ops). Parallel over planes.
+final class DepthwiseConvKernel: RuntimeKernel {
+    let g: ConvGeometry
+    let x: Int, w: Int, y: Int
+    let epilogue: ConvEpilogue
+    var kernelName: String { "conv(depthwise)" }
+
+    init(geometry: ConvGeometry, x: Int, w: Int, y: Int, epilogue: ConvEpilogue) {
+        g = geometry; self.x = x; self.w = w; self.y = y; self.epilogue = epilogue
+    }
+
+    func run(_ ctx: KernelContext) throws {
+        let g = self.g
+        let px = UnsafePointer(ctx.f32(x)), pw = UnsafePointer(ctx.f32(w)), py = ctx.f32(y)
+        let ep = epilogue.bind(ctx, channels: g.cout, spatial: g.oh * g.ow)
+        let identity = epilogue.isIdentity
+        let planes = g.n * g.cout
+        ctx.threads.forEach(planes) { plane in
+            let n = plane / g.cout, c = plane % g.cout
+            let src = px + (n * g.cin + c) * g.h * g.w
+            let dst = py + plane * g.oh * g.ow
+            let k = pw + c * g.kh * g.kw
+            for oh in 0..<g.oh {
+                let orow = dst + oh * g.ow
+                orow.initialize(repeating: 0, count: g.ow)
+                for a in 0..<g.kh {
+                    let ih = oh * g.sh - g.padTop + a * g.dh
+                    if ih < 0 || ih >= g.h { continue }
+                    let irow = src + ih * g.w
+                    for b in 0..<g.kw {
+                        let kv = k[a * g.kw + b]
+                        let off = b * g.dw - g.padLeft
+                        let lo = off >= 0 ? 0 : min(g.ow, (-off + g.sw - 1) / g.sw)
+                        let hi = max(lo, min(g.ow, (g.w - 1 - off) >= 0 ? (g.w - 1 - off) / g.sw + 1 : 0))
+                        if g.sw == 1 {
+                            let s = irow + off
+                            for j in lo..<hi { orow[j] += kv * s[j] }
+                        } else {
+                            for j in lo..<hi { orow[j] += kv * irow[j * g.sw + off] }
+                        }
+                    }
+                }
+            }
+            if !identity { ep.apply(dst, count: g.oh * g.ow, n: n, c: c, p0: 0, scale: 1) }
+        }
+    }
+}
+
+/// Transposed 2-D convolution: GEMM (W^T X) per band of input rows, then col2im scatter-add
+/// per output channel (threads own channels). Optional modulation (input scaled per band),
+/// an upfirdn2d blur on the result (StyleGAN2's upsampling conv), and a fused epilogue.
+final class ConvTransposeKernel: RuntimeKernel {
+    let g: ConvGeometry
+    let x: Int, w: Int, y: Int
+    let modulation: Modulation?
+    let blur: (geometry: UpFirDnGeometry, kernel: [Float])?
+    let epilogue: ConvEpilogue
+    let bandRows: Int
+    let colBytes: Int
+    let xBandBytes: Int
+    let tBytes: Int
+    let demodBytes: Int
+    let name: String
+
+    var kernelName: String { name }
+    var scratchBytes: Int { colBytes + xBandBytes + tBytes + demodBytes }
+
+    init(geometry g: ConvGeometry, x: Int, w: Int, y: Int, modulation: Modulation?,
+         blur: (geometry: UpFirDnGeometry, kernel: [Float])?, epilogue: ConvEpilogue) {
+        self.g = g; self.x = x; self.w = w; self.y = y
+        self.modulation = modulation; self.blur = blur; self.epilogue = epilogue
+        let m = g.coutG * g.kh * g.kw
+        let rowBytes = m * g.w * 4
+        bandRows = max(1, min(g.h, im2colBudgetBytes / max(1, rowBytes)))
+        colBytes = ((m * bandRows * g.w * 4 + 63) / 64) * 64
+        xBandBytes = modulation != nil ? ((g.cinG * bandRows * g.w * 4 + 63) / 64) * 64 : 0
+        tBytes = blur != nil ? ((g.cout * g.oh * g.ow * 4 + 63) / 64) * 64 : 0
+        demodBytes = modulation?.demodulate == true ? ((g.cout * 4 + 63) / 64) * 64 : 0
+        var n = modulation != nil ? "modconvtranspose" : "convtranspose"
+        if blur != nil { n += "+blur" }
+        name = n
+    }
+
+    func run(_ ctx: KernelContext) throws {
+        let g = self.g
+        let px = UnsafePointer(ctx.f32(x)), pw = UnsafePointer(ctx.f32(w)), py = ctx.f32(y)
+        let HW = g.h * g.w, OP = g.oh * g.ow
+        let M = g.coutG * g.kh * g.kw
+        let col = ctx.scratchF32()
+        let xBand = ctx.scratchF32(offset: colBytes)
+        let tBuf = ctx.scratchF32(offset: colBytes + xBandBytes)
+        let dBuf = ctx.scratchF32(offset: colBytes + xBandBytes + tBytes)
+        let threads = ctx.threads
+        let finalP = blur.map { $0.geometry.oh * $0.geometry.ow } ?? OP
+        let ep = epilogue.bind(ctx, channels: g.cout, spatial: finalP)
+
+        for n in 0..<g.n {
+            var style: UnsafePointer<Float>? = nil
+            var demod = false
+            if let m = modulation {
+                style = UnsafePointer(ctx.f32(m.style)) + (m.styleRows == 1 ? 0 : n) * g.cin
+                if m.demodulate { m.demodulation(style!, cin: g.cin, cout: g.cout, into: dBuf); demod = true }
+            }
+            let xn = px + n * g.cin * HW
+            let target = blur != nil ? tBuf : py + n * g.cout * OP
+            threads.forRanges(g.cout * OP, minPerThread: 65536) { r in
+                (target + r.lowerBound).initialize(repeating: 0, count: r.count)
+            }
+            for grp in 0..<g.groups {
+                let xg = xn + grp * g.cinG * HW
+                let wg = pw + grp * g.cinG * M
+                let tg = target + grp * g.coutG * OP
+                var r0 = 0
+                while r0 < g.h {
+                    let rows = min(bandRows, g.h - r0)
+                    let cols = rows * g.w
+                    var b = xg + r0 * g.w
+                    var ldb = HW
+                    if let s = style {
+                        let sg = s + grp * g.cinG
+                        let src = b
+                        threads.forEach(g.cinG, minPerThread: max(1, 16384 / cols)) { i in
+                            let si = sg[i], from = src + i * HW, to = xBand + i * cols
+                            for j in 0..<cols { to[j] = from[j] * si }
+                        }
+                        b = UnsafePointer(xBand); ldb = cols
+                    }
+                    ctx.gemm.sgemm(transA: true, transB: false, m: M, n: cols, k: g.cinG, alpha: 1,
+                                   a: wg, lda: M, b: b, ldb: ldb, beta: 0, c: col, ldc: cols)
+                    col2im(col, into: tg, inputRows: r0..<(r0 + rows), threads: threads)
+                    r0 += rows
+                }
+            }
+            if let blur {
+                let bg = blur.geometry
+                let yn = py + n * g.cout * finalP
+                blur.kernel.withUnsafeBufferPointer { kb in
+                    let k = kb.baseAddress!
+                    threads.forEach(g.cout) { c in
+                        let out = yn + c * finalP
+                        upfirdnPlane(tBuf + c * OP, out, k, bg)
+                        ep.apply(out, count: finalP, n: n, c: c, p0: 0, scale: demod ? dBuf[c] : 1)
+                    }
+                }
+            } else if !epilogue.isIdentity || demod {
+                let yn = py + n * g.cout * OP
+                threads.forEach(g.cout) { c in
+                    ep.apply(yn + c * OP, count: OP, n: n, c: c, p0: 0, scale: demod ? dBuf[c] : 1)
+                }
+            }
+        }
+    }
+
+    /// out[co][ih*sh - padTop + kh*dh][iw*sw - padLeft + kw*dw] += col[(co,kh,kw)][(ih,iw)].
+    func col2im(_ col: UnsafePointer<Float>, into out: UnsafeMutablePointer<Float>, inputRows: Range<Int>,
+                threads: ThreadPartition) {
+        let g = self.g
+        let cols = inputRows.count * g.w
+        threads.forEach(g.coutG) { co in
+            let plane = out + co * g.oh * g.ow
+            for kh in 0..<g.kh {
+                for kw in 0..<g.kw {
+                    let src = col + ((co * g.kh + kh) * g.kw + kw) * cols
+                    let offW = kw * g.dw - g.padLeft
+                    // valid iw: 0 <= iw*sw + offW < OW
+                    let lo = offW >= 0 ? 0 : min(g.w, (-offW + g.sw - 1) / g.sw)
+                    let hi = max(lo, min(g.w, (g.ow - 1 - offW) >= 0 ? (g.ow - 1 - offW) / g.sw + 1 : 0))
+                    for (r, ih) in inputRows.enumerated() {
+                        let oh = ih * g.sh - g.padTop + kh * g.dh
+                        if oh < 0 || oh >= g.oh { continue }
+                        let orow = plane + oh * g.ow + offW
+                        let srow = src + r * g.w
+                        if g.sw == 1 {
+                            for j in lo..<hi { orow[j] += srow[j] }
+                        } else {
+                            let sw = g.sw
+                            for j in lo..<hi { orow[j * sw] += srow[j] }
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// upfirdn2d over every channel plane of [N, C, H, W] (StyleGAN2's Blur and Upsample).
+final class UpFirDnKernel: RuntimeKernel {
+    let geometry: UpFirDnGeometry
+    let kernel: [Float]
+    let x: Int, y: Int, planes: Int
+    let epilogue: ConvEpilogue
+    let channels: Int
+    var kernelName: String { "upfirdn2d" }
+
+    init(geometry: UpFirDnGeometry, kernel: [Float], x: Int, y: Int, planes: Int, channels: Int, epilogue: ConvEpilogue) {
+        self.geometry = geometry; self.kernel = kernel; self.x = x; self.y = y; self.planes = planes
+        self.channels = channels; self.epilogue = epilogue
+    }
+
+    func run(_ ctx: KernelContext) throws {
+        let g = geometry
+        let px = UnsafePointer(ctx.f32(x)), py = ctx.f32(y)
+        let ip = g.h * g.w, op = g.oh * g.ow
+        let ep = epilogue.bind(ctx, channels: channels, spatial: op)
+        let identity = epilogue.isIdentity, channels = self.channels
+        kernel.withUnsafeBufferPointer { kb in
+            let k = kb.baseAddress!
+            ctx.threads.forEach(planes) { p in
+                upfirdnPlane(px + p * ip, py + p * op, k, g)
+                if !identity { ep.apply(py + p * op, count: op, n: p / channels, c: p % channels, p0: 0, scale: 1) }
+            }
+        }
+    }
+}

@@ -1,0 +1,243 @@
+import MegaFSGraph
+
+/// The activation a fused epilogue applies.
+enum Activation: Equatable {
+    case none
+    case relu
+    case leakyRelu(Float)
+    case sigmoid
+    case tanh
+
+    init?(name: String, alpha: Float) {
+        switch name {
+        case "", "none": self = .none
+        case "relu": self = .relu
+        case "leaky_relu": self = .leakyRelu(alpha)
+        case "sigmoid": self = .sigmoid
+        case "tanh": self = .tanh
+        default: return nil
+        }
+    }
+
+    var name: String {
+        switch self {
+        case .none: return "none"
+        case .relu: return "relu"
+        case .leakyRelu: return "leaky_relu"
+        case .sigmoid: return "sigmoid"
+        case .tanh: return "tanh"
+        }
+    }
+}
+
+/// A tensor added in a convolution's epilogue, broadcast as [N or 1, C or 1, OH, OW]
+/// (a residual when full, StyleGAN2's noise when [1,1,OH,OW]).
+struct AddendSpec {
+    let slot: Int
+    let perSample: Bool
+    let perChannel: Bool
+}
+
+/// What runs on each output element after the accumulation, in PyTorch's order:
+/// y = acc * d[c] + addend + bias[c]; activation; y *= gain.
+struct ConvEpilogue {
+    var bias: Int? = nil
+    var addend: AddendSpec? = nil
+    var activation: Activation = .none
+    var gain: Float = 1
+
+    var isIdentity: Bool { bias == nil && addend == nil && activation == .none && gain == 1 }
+
+    /// Pointers resolved for one run.
+    struct Bound {
+        let bias: UnsafePointer<Float>?
+        let addend: UnsafePointer<Float>?
+        let addendSampleStride: Int
+        let addendChannelStride: Int
+        let activation: Activation
+        let gain: Float
+    }
+
+    func bind(_ ctx: KernelContext, channels: Int, spatial: Int) -> Bound {
+        Bound(bias: bias.map { UnsafePointer(ctx.f32($0)) },
+              addend: addend.map { UnsafePointer(ctx.f32($0.slot)) },
+              addendSampleStride: addend.map { ($0.perSample ? 1 : 0) * ($0.perChannel ? channels : 1) * spatial } ?? 0,
+              addendChannelStride: addend.map { $0.perChannel ? spatial : 0 } ?? 0,
+              activation: activation, gain: gain)
+    }
+}
+
+extension ConvEpilogue.Bound {
+    /// Applies the epilogue to y[0..<count], the elements p0..<p0+count of channel c of sample n,
+    /// with output scale `scale` (demodulation; 1 when none).
+    @inline(__always)
+    func apply(_ y: UnsafeMutablePointer<Float>, count: Int, n: Int, c: Int, p0: Int, scale: Float) {
+        let b = bias?[c] ?? 0
+        if let addend {
+            let a = addend + n * addendSampleStride + c * addendChannelStride + p0
+            if scale == 1 { for i in 0..<count { y[i] = (y[i] + a[i]) + b } }
+            else { for i in 0..<count { y[i] = (y[i] * scale + a[i]) + b } }
+        } else if scale != 1 || b != 0 {
+            for i in 0..<count { y[i] = y[i] * scale + b }
+        }
+        switch activation {
+        case .none:
+            if gain != 1 { for i in 0..<count { y[i] *= gain } }
+        case .relu:
+            if gain == 1 { for i in 0..<count { let v = y[i]; y[i] = v > 0 ? v : (v.isNaN ? v : 0) } }
+            else { for i in 0..<count { let v = y[i]; y[i] = (v > 0 ? v : (v.isNaN ? v : 0)) * gain } }
+        case .leakyRelu(let alpha):
+            if gain == 1 { for i in 0..<count { let v = y[i]; y[i] = v >= 0 ? v : v * alpha } }
+            else { let ga = gain * alpha, g = gain; for i in 0..<count { let v = y[i]; y[i] = v >= 0 ? v * g : v * ga } }
+        case .sigmoid:
+            for i in 0..<count { y[i] = sigmoid(y[i]) * gain }
+        case .tanh:
+            for i in 0..<count { y[i] = tanhf(y[i]) * gain }
+        }
+    }
+}
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// A 2-D (transposed) convolution's sizes, from ONNX attributes and concrete shapes.
+struct ConvGeometry: Equatable {
+    var n = 0, cin = 0, h = 0, w = 0
+    var cout = 0, kh = 0, kw = 0, oh = 0, ow = 0
+    var sh = 1, sw = 1, dh = 1, dw = 1
+    var padTop = 0, padLeft = 0, padBottom = 0, padRight = 0
+    var groups = 1
+    var cinG: Int { cin / groups }
+    var coutG: Int { cout / groups }
+    var isPointwise: Bool {
+        kh == 1 && kw == 1 && sh == 1 && sw == 1 && padTop == 0 && padLeft == 0 && padBottom == 0 && padRight == 0
+    }
+
+    /// Conv: x [N,C,H,W], weight [Cout, Cin/G, KH, KW]. Returns nil for anything but 2-D or for
+    /// attributes it does not know (the reference kernel then runs the node).
+    static func conv(node: Node, x: [Int], weight: [Int]) -> ConvGeometry? {
+        guard x.count == 4, weight.count == 4 else { return nil }
+        var g = ConvGeometry()
+        g.n = x[0]; g.cin = x[1]; g.h = x[2]; g.w = x[3]
+        g.cout = weight[0]; g.kh = weight[2]; g.kw = weight[3]
+        g.groups = node.int("group") ?? 1
+        guard g.groups >= 1, g.cin % g.groups == 0, g.cout % g.groups == 0, weight[1] == g.cin / g.groups else { return nil }
+        if let ks = node.ints("kernel_shape"), ks != [g.kh, g.kw] { return nil }
+        let s = node.ints("strides") ?? [1, 1], d = node.ints("dilations") ?? [1, 1]
+        guard s.count == 2, d.count == 2, s.allSatisfy({ $0 >= 1 }), d.allSatisfy({ $0 >= 1 }) else { return nil }
+        g.sh = s[0]; g.sw = s[1]; g.dh = d[0]; g.dw = d[1]
+        let ekh = (g.kh - 1) * g.dh + 1, ekw = (g.kw - 1) * g.dw + 1
+        switch node.string("auto_pad") ?? "NOTSET" {
+        case "NOTSET":
+            let p = node.ints("pads") ?? [0, 0, 0, 0]
+            guard p.count == 4 else { return nil }
+            g.padTop = p[0]; g.padLeft = p[1]; g.padBottom = p[2]; g.padRight = p[3]
+        case "VALID":
+            break
+        case let mode where mode == "SAME_UPPER" || mode == "SAME_LOWER":
+            let oh = (g.h + g.sh - 1) / g.sh, ow = (g.w + g.sw - 1) / g.sw
+            let th = max(0, (oh - 1) * g.sh + ekh - g.h), tw = max(0, (ow - 1) * g.sw + ekw - g.w)
+            if mode == "SAME_UPPER" {
+                g.padTop = th / 2; g.padBottom = th - th / 2; g.padLeft = tw / 2; g.padRight = tw - tw / 2
+            } else {
+                g.padBottom = th / 2; g.padTop = th - th / 2; g.padRight = tw / 2; g.padLeft = tw - tw / 2
+            }
+        default:
+            return nil
+        }
+        g.oh = (g.h + g.padTop + g.padBottom - ekh) / g.sh + 1
+        g.ow = (g.w + g.padLeft + g.padRight - ekw) / g.sw + 1
+        guard g.oh >= 1, g.ow >= 1 else { return nil }
+        return g
+    }
+
+    /// ConvTranspose: x [N,Cin,H,W], weight [Cin, Cout/G, KH, KW]; output_padding and explicit
+    /// pads (or output_shape with NOTSET padding).
+    static func convTranspose(node: Node, x: [Int], weight: [Int]) -> ConvGeometry? {
+        guard x.count == 4, weight.count == 4 else { return nil }
+        var g = ConvGeometry()
+        g.n = x[0]; g.cin = x[1]; g.h = x[2]; g.w = x[3]
+        g.groups = node.int("group") ?? 1
+        guard g.groups >= 1, weight[0] == g.cin, g.cin % g.groups == 0 else { return nil }
+        g.cout = weight[1] * g.groups; g.kh = weight[2]; g.kw = weight[3]
+        if let ks = node.ints("kernel_shape"), ks != [g.kh, g.kw] { return nil }
+        let s = node.ints("strides") ?? [1, 1], d = node.ints("dilations") ?? [1, 1]
+        guard s.count == 2, d.count == 2, s.allSatisfy({ $0 >= 1 }), d.allSatisfy({ $0 >= 1 }) else { return nil }
+        g.sh = s[0]; g.sw = s[1]; g.dh = d[0]; g.dw = d[1]
+        guard (node.string("auto_pad") ?? "NOTSET") == "NOTSET" else { return nil }
+        let op = node.ints("output_padding") ?? [0, 0]
+        guard op.count == 2 else { return nil }
+        let ekh = (g.kh - 1) * g.dh + 1, ekw = (g.kw - 1) * g.dw + 1
+        if let outShape = node.ints("output_shape") {
+            let os = Array(outShape.suffix(2))
+            guard os.count == 2 else { return nil }
+            let th = g.sh * (g.h - 1) + op[0] + ekh - os[0], tw = g.sw * (g.w - 1) + op[1] + ekw - os[1]
+            guard th >= 0, tw >= 0 else { return nil }
+            g.padTop = th / 2; g.padBottom = th - th / 2; g.padLeft = tw / 2; g.padRight = tw - tw / 2
+        } else {
+            let p = node.ints("pads") ?? [0, 0, 0, 0]
+            guard p.count == 4 else { return nil }
+            g.padTop = p[0]; g.padLeft = p[1]; g.padBottom = p[2]; g.padRight = p[3]
+        }
+        g.oh = g.sh * (g.h - 1) + op[0] + ekh - g.padTop - g.padBottom
+        g.ow = g.sw * (g.w - 1) + op[1] + ekw - g.padLeft - g.padRight
+        guard g.oh >= 1, g.ow >= 1 else { return nil }
+        return g
+    }
+}
+
+/// upfirdn2d on every channel plane: zero insertion (`up`), padding (negative crops), then
+/// correlation with `kernel` [kh, kw] (a Conv weight: already flipped if it was a true
+/// convolution). Output spatial size: H*up + padTop + padBottom - kh + 1.
+struct UpFirDnGeometry: Equatable {
+    var up = 1
+    var padTop = 0, padLeft = 0, padBottom = 0, padRight = 0
+    var kh = 0, kw = 0
+    var h = 0, w = 0
+    var oh: Int { h * up + padTop + padBottom - kh + 1 }
+    var ow: Int { w * up + padLeft + padRight - kw + 1 }
+}
+
+/// Runs one plane: out[oh][ow] = sum_{a,b} k[a][b] * X'[oh + a][ow + b], X' the upsampled,
+/// padded input. Writes (not accumulates) `out`.
+@inline(__always)
+func upfirdnPlane(_ x: UnsafePointer<Float>, _ out: UnsafeMutablePointer<Float>, _ k: UnsafePointer<Float>,
+                  _ g: UpFirDnGeometry) {
+    let oh = g.oh, ow = g.ow, up = g.up
+    for r in 0..<oh {
+        let orow = out + r * ow
+        orow.initialize(repeating: 0, count: ow)
+        for a in 0..<g.kh {
+            let i = r + a - g.padTop       // row in the upsampled plane
+            if i < 0 || i % up != 0 { continue }
+            let ih = i / up
+            if ih >= g.h { continue }
+            let xrow = x + ih * g.w
+            for b in 0..<g.kw {
+                let kv = k[a * g.kw + b]
+                if kv == 0 { continue }
+                // output column c reads upsampled column j = c + b - padLeft = iw * up.
+                if up == 1 {
+                    let lo = max(0, g.padLeft - b), hi = min(ow, g.w + g.padLeft - b)
+                    if lo >= hi { continue }
+                    let src = xrow + (lo + b - g.padLeft)
+                    let dst = orow + lo
+                    for c in 0..<(hi - lo) { dst[c] += kv * src[c] }
+                } else {
+                    // c = iw*up + padLeft - b
+                    var iw0 = 0
+                    let base = g.padLeft - b
+                    if base < 0 { iw0 = (-base + up - 1) / up }
+                    var iw = iw0
+                    while iw < g.w {
+                        let c = iw * up + base
+                        if c >= ow { break }
+                        orow[c] += kv * xrow[iw]
+                        iw += 1
+                    }
+                }
+            }
+        }
+    }
+}

@@ -1,0 +1,133 @@
+import MegaFSGraph
+
+/// ONNX Gemm: Y = alpha * op(A) op(B) + beta * C (C broadcast to [M, N]), then an optional
+/// fused activation (FusedGemm). One row (M = 1) runs as a matrix-vector product.
+final class GemmKernel: RuntimeKernel {
+    let a: Int, b: Int, c: Int?, y: Int
+    let m: Int, n: Int, k: Int
+    let transA: Bool, transB: Bool
+    let alpha: Float, beta: Float
+    let cLayout: BroadcastLayout?
+    let activation: Activation
+    let gain: Float
+    var kernelName: String { m == 1 ? "gemv" : "gemm" }
+
+    init(a: ValueDesc, b: ValueDesc, c: ValueDesc?, y: ValueDesc, transA: Bool, transB: Bool,
+         alpha: Float, beta: Float, activation: Activation, gain: Float) {
+        self.a = a.slot; self.b = b.slot; self.c = c?.slot; self.y = y.slot
+        self.transA = transA; self.transB = transB; self.alpha = alpha; self.beta = beta
+        m = transA ? a.shape[1] : a.shape[0]
+        k = transA ? a.shape[0] : a.shape[1]
+        n = transB ? b.shape[0] : b.shape[1]
+        cLayout = c.map { BroadcastLayout(a: [m, n], b: $0.shape, out: [m, n]) }
+        self.activation = activation
+        self.gain = gain
+    }
+
+    func run(_ ctx: KernelContext) throws {
+        let pa = UnsafePointer(ctx.f32(a)), pb = UnsafePointer(ctx.f32(b)), py = ctx.f32(y)
+        var betaRun: Float = 0
+        if let c, let layout = cLayout, beta != 0 {
+            let pc = UnsafePointer(ctx.f32(c))
+            // Y = beta * C broadcast, then accumulate the product into it.
+            let bt = beta
+            for o in 0..<layout.outerCount {
+                let (_, ob) = layout.offsets(outer: o)
+                let inner = layout.inner, sb = layout.innerStrideB
+                let dst = py + o * inner, src = pc + ob
+                if sb == 1 { for i in 0..<inner { dst[i] = bt * src[i] } }
+                else { let v = bt * src[0]; for i in 0..<inner { dst[i] = v } }
+            }
+            betaRun = 1
+        }
+        if m == 1 {
+            // y[n] = alpha * op(B)^T a
+            if transB {
+                ctx.gemm.sgemv(transA: false, rows: n, cols: k, alpha: alpha, a: pb, lda: k, x: pa, beta: betaRun, y: py)
+            } else {
+                ctx.gemm.sgemv(transA: true, rows: k, cols: n, alpha: alpha, a: pb, lda: n, x: pa, beta: betaRun, y: py)
+            }
+        } else {
+            ctx.gemm.sgemm(transA: transA, transB: transB, m: m, n: n, k: k, alpha: alpha,
+                           a: pa, lda: transA ? m : k, b: pb, ldb: transB ? k : n, beta: betaRun, c: py, ldc: n)
+        }
+        if activation != .none || gain != 1 {
+            let act = activation, gain = self.gain
+            ctx.threads.forRanges(m * n, minPerThread: 16384) { r in
+                let p = py + r.lowerBound
+                switch act {
+                case .none: for i in 0..<r.count { p[i] *= gain }
+                case .relu: for i in 0..<r.count { let v = p[i]; p[i] = (v > 0 ? v : (v.isNaN ? v : 0)) * gain }
+                case .leakyRelu(let al): for i in 0..<r.count { let v = p[i]; p[i] = (v >= 0 ? v : v * al) * gain }
+                case .sigmoid: for i in 0..<r.count { p[i] = sigmoid(p[i]) * gain }
+                case .tanh: for i in 0..<r.count { p[i] = tanhf(p[i]) * gain }
+                }
+            }
+        }
+    }
+}
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// NumPy matmul with batch broadcasting: one GEMM per batch entry, or a single GEMM when B
+/// has no batch and A's batch folds into its rows.
+final class MatMulKernel: RuntimeKernel {
+    let a: Int, b: Int, y: Int
+    let m: Int, n: Int, k: Int
+    let batch: Int
+    let offsetsA: [Int], offsetsB: [Int]
+    let foldBatch: Bool
+    var kernelName: String { "matmul" }
+
+    init?(a: ValueDesc, b: ValueDesc, y: ValueDesc) {
+        var sa = a.shape, sb = b.shape
+        guard !sa.isEmpty, !sb.isEmpty else { return nil }
+        if sa.count == 1 { sa = [1, sa[0]] }
+        if sb.count == 1 { sb = [sb[0], 1] }
+        m = sa[sa.count - 2]; k = sa[sa.count - 1]
+        guard sb[sb.count - 2] == k else { return nil }
+        n = sb[sb.count - 1]
+        let ba = Array(sa.dropLast(2)), bb = Array(sb.dropLast(2))
+        guard let bo = try? OperatorSupport.broadcast(ba, bb) else { return nil }
+        batch = bo.reduce(1, *)
+        guard batch * m * n == y.elementCount else { return nil }
+        self.a = a.slot; self.b = b.slot; self.y = y.slot
+        foldBatch = bb.reduce(1, *) == 1 && ba.count == bo.count
+        if foldBatch {
+            offsetsA = []; offsetsB = []
+        } else {
+            let layout = BroadcastLayout(a: ba.isEmpty ? [1] : ba, b: bb.isEmpty ? [1] : bb, out: bo.isEmpty ? [1] : bo)
+            var oa: [Int] = [], ob: [Int] = []
+            // Walk every batch index of the output with the collapsed layout.
+            let inner = layout.inner
+            for o in 0..<layout.outerCount {
+                let (xa, xb) = layout.offsets(outer: o)
+                for i in 0..<inner {
+                    oa.append((xa + i * layout.innerStrideA) * m * k)
+                    ob.append((xb + i * layout.innerStrideB) * k * n)
+                }
+            }
+            offsetsA = oa; offsetsB = ob
+        }
+    }
+
+    func run(_ ctx: KernelContext) throws {
+        let pa = UnsafePointer(ctx.f32(a)), pb = UnsafePointer(ctx.f32(b)), py = ctx.f32(y)
+        if foldBatch {
+            let rows = batch * m
+            if rows == 1 {
+                ctx.gemm.sgemv(transA: true, rows: k, cols: n, alpha: 1, a: pb, lda: n, x: pa, beta: 0, y: py)
+            } else {
+                ctx.gemm.sgemm(transA: false, transB: false, m: rows, n: n, k: k, alpha: 1, a: pa, lda: k,
+                               b: pb, ldb: n, beta: 0, c: py, ldc: n)
+            }
+            return
+        }
+        for i in 0..<batch {
+            ctx.gemm.sgemm(transA: false, transB: false, m: m, n: n, k: k, alpha: 1, a: pa + offsetsA[i], lda: k,
+                           b: pb + offsetsB[i], ldb: n, beta: 0, c: py + i * m * n, ldc: n)
+        }
+    }
+}

@@ -1,0 +1,271 @@
+import MegaFSGraph
+import MegaFSFormat
+import Foundation
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// How a session runs.
+public struct SessionOptions: Sendable {
+    /// Threads for our loops and for OpenBLAS (both cores of the target machines by default).
+    public var threads: Int
+    /// Run the fusion passes (conv epilogues, modulated convolutions, blur, gemm activations).
+    public var enableFusion: Bool
+    /// Use the fast kernels; when false every node runs its MegaFSGraph reference kernel
+    /// (and fusion is off). For testing.
+    public var fastKernels: Bool
+    /// The GEMM implementation.
+    public var gemm: any GemmBackend
+
+    public init(threads: Int? = nil, enableFusion: Bool = true, fastKernels: Bool = true,
+                gemm: any GemmBackend = OpenBLASGemm()) {
+        self.threads = max(1, threads ?? ProcessInfo.processInfo.activeProcessorCount)
+        self.enableFusion = enableFusion
+        self.fastKernels = fastKernels
+        self.gemm = gemm
+    }
+}
+
+/// Time and memory of one node in a profiled run.
+public struct OperatorProfile: Sendable {
+    public var node: String
+    public var opType: String
+    public var kernel: String
+    public var milliseconds: Double
+    /// Bytes of the values the node writes.
+    public var outputBytes: Int
+    /// Bytes of scratch memory (im2col bands, transposed-conv planes) the kernel uses.
+    public var scratchBytes: Int
+}
+
+/// A profiled run: per node and in total.
+public struct RunProfile: Sendable {
+    public var totalMilliseconds: Double
+    public var operators: [OperatorProfile]
+    /// Size of the activation arena (the peak of intermediate values and scratch alive at once).
+    public var arenaBytes: Int
+    /// What the intermediate values and scratch would take without reuse.
+    public var unsharedBytes: Int
+    /// Bytes of the graph outputs (allocated per run, outside the arena).
+    public var outputBytes: Int
+
+    /// Totals per operator type: (op type, nodes, milliseconds, output bytes), slowest first.
+    public var byOperatorType: [(opType: String, count: Int, milliseconds: Double, outputBytes: Int)] {
+        var table: [String: (Int, Double, Int)] = [:]
+        for op in operators {
+            let key = op.opType == op.kernel || op.kernel == "reference" ? "\(op.opType) [\(op.kernel)]" : "\(op.opType) [\(op.kernel)]"
+            let e = table[key] ?? (0, 0, 0)
+            table[key] = (e.0 + 1, e.1 + op.milliseconds, e.2 + op.outputBytes)
+        }
+        return table.map { ($0.key, $0.value.0, $0.value.1, $0.value.2) }.sorted { $0.milliseconds > $1.milliseconds }
+    }
+}
+
+/// What a plan for a set of input shapes looks like.
+public struct PlanSummary: Sendable {
+    public var inputShapes: [String: [Int]]
+    public var nodeCount: Int
+    public var arenaBytes: Int
+    public var unsharedBytes: Int
+    public var fusions: [(name: String, count: Int)]
+    /// Nodes per kernel name ("conv(im2col)", "reference", ...).
+    public var kernels: [(name: String, count: Int)]
+}
+
+/// Runs a model on the CPU: loads it, checks every operator and attribute is supported, plans
+/// a static schedule and memory arena per set of input shapes (cached), and runs it.
+///
+/// Runs of one session are serialized (the arena is shared); use one session per thread for
+/// concurrent runs.
+public final class InferenceSession: @unchecked Sendable {
+    public let graph: Graph
+    public let options: SessionOptions
+    public var inputs: [ValueInfo] { graph.inputs }
+    public var outputs: [ValueInfo] { graph.outputs }
+
+    private let lock = NSLock()
+    private var plans: [[[Int]]: ExecutionPlan] = [:]
+    private var lastPlan: ExecutionPlan?
+    private var arena: UnsafeMutableRawPointer?
+    private var arenaCapacity = 0
+
+    /// Reads a `.mfs` model file.
+    public convenience init(modelPath: String, options: SessionOptions = SessionOptions()) throws {
+        let graph: Graph
+        do {
+            graph = try ModelFileReader(path: modelPath).readGraph()
+        } catch let e as RuntimeError {
+            throw e
+        } catch {
+            throw RuntimeError.modelFile("cannot load \(modelPath): \(error)")
+        }
+        try self.init(graph: graph, options: options)
+    }
+
+    /// Takes a graph (after the converter's passes, or straight from the ONNX importer).
+    public init(graph: Graph, options: SessionOptions = SessionOptions()) throws {
+        var g = graph
+        let problems = Validation.problems(in: g)
+        if !problems.isEmpty { throw RuntimeError.unsupportedModel(problems) }
+        do { try g.sortTopologically() } catch { throw RuntimeError.planning("\(error)") }
+        self.graph = g
+        self.options = options
+        options.gemm.setThreads(options.threads)
+        // Fixed-shape models are planned right away.
+        let shapes = g.inputs.compactMap { $0.type.concreteShape }
+        if shapes.count == g.inputs.count {
+            let probes = zip(g.inputs, shapes).map { Tensor(zeros: $0.type.dtype, shape: $1) }
+            _ = try? plan(for: probes)
+        }
+    }
+
+    deinit { arena?.deallocate() }
+
+    /// Runs the model. `inputs` maps every graph input name to a tensor of its type.
+    public func run(_ inputs: [String: Tensor]) throws -> [String: Tensor] {
+        try run(inputs, profile: false).outputs
+    }
+
+    /// Runs the model; with `profile`, times every node.
+    public func run(_ inputs: [String: Tensor], profile: Bool) throws -> (outputs: [String: Tensor], profile: RunProfile?) {
+        let ordered = try orderedInputs(inputs)
+        lock.lock()
+        defer { lock.unlock() }
+        let plan = try planLocked(ordered)
+        return try execute(plan, inputs: ordered, profile: profile)
+    }
+
+    /// Plans (or returns the cached plan) for these input shapes without running.
+    public func prepare(inputShapes: [String: [Int]]) throws -> PlanSummary {
+        var tensors: [String: Tensor] = [:]
+        for input in graph.inputs {
+            guard let shape = inputShapes[input.name] else { throw RuntimeError.missingInput(name: input.name) }
+            tensors[input.name] = Tensor(zeros: input.type.dtype, shape: shape)
+        }
+        let ordered = try orderedInputs(tensors)
+        let plan = try self.plan(for: ordered)
+        return summary(plan)
+    }
+
+    /// The fusions of the most recent plan (none before a model is planned).
+    public var fusions: [(name: String, count: Int)] {
+        lock.lock(); defer { lock.unlock() }
+        return lastPlan?.fusions ?? []
+    }
+
+    /// The summary of the most recent plan.
+    public var lastPlanSummary: PlanSummary? {
+        lock.lock(); defer { lock.unlock() }
+        return lastPlan.map(summary)
+    }
+
+    /// The specialised graph of the most recent plan (fused nodes in domain `runtimeDomain`).
+    public var plannedGraph: Graph? {
+        lock.lock(); defer { lock.unlock() }
+        return lastPlan?.graph
+    }
+
+    // MARK: - internals
+
+    private func summary(_ plan: ExecutionPlan) -> PlanSummary {
+        var shapes: [String: [Int]] = [:]
+        for (i, input) in graph.inputs.enumerated() { shapes[input.name] = plan.inputShapes[i] }
+        let kernels = plan.steps.reduce(into: [String: Int]()) { $0[$1.kernel.kernelName, default: 0] += 1 }
+            .sorted { $0.value != $1.value ? $0.value > $1.value : $0.key < $1.key }.map { (name: $0.key, count: $0.value) }
+        return PlanSummary(inputShapes: shapes, nodeCount: plan.steps.count, arenaBytes: plan.arenaBytes,
+                           unsharedBytes: plan.unsharedBytes, fusions: plan.fusions, kernels: kernels)
+    }
+
+    private func orderedInputs(_ inputs: [String: Tensor]) throws -> [Tensor] {
+        let names = graph.inputs.map(\.name)
+        for name in inputs.keys.sorted() where !names.contains(name) {
+            throw RuntimeError.unknownInput(name: name, expected: names)
+        }
+        return try graph.inputs.map { info in
+            guard let t = inputs[info.name] else { throw RuntimeError.missingInput(name: info.name) }
+            guard t.dtype == info.type.dtype else {
+                throw RuntimeError.wrongInputType(name: info.name, expected: info.type.dtype.name, got: t.dtype.name)
+            }
+            if let declared = info.type.shape {
+                let ok = declared.count == t.shape.count &&
+                    zip(declared, t.shape).allSatisfy { d, v in d.value == nil || d.value == v }
+                if !ok {
+                    throw RuntimeError.wrongInputShape(name: info.name,
+                        expected: "[\(declared.map(\.description).joined(separator: ", "))]", got: t.shape)
+                }
+            }
+            return t
+        }
+    }
+
+    private func plan(for inputs: [Tensor]) throws -> ExecutionPlan {
+        lock.lock(); defer { lock.unlock() }
+        return try planLocked(inputs)
+    }
+
+    private func planLocked(_ inputs: [Tensor]) throws -> ExecutionPlan {
+        let key = inputs.map(\.shape)
+        if let p = plans[key] { lastPlan = p; return p }
+        let p = try Planner.plan(base: graph, inputs: inputs, options: options)
+        plans[key] = p
+        lastPlan = p
+        return p
+    }
+
+    private func execute(_ plan: ExecutionPlan, inputs: [Tensor], profile: Bool) throws -> (outputs: [String: Tensor], profile: RunProfile?) {
+        if arenaCapacity < plan.arenaBytes {
+            arena?.deallocate()
+            arena = UnsafeMutableRawPointer.allocate(byteCount: plan.arenaBytes, alignment: Planner.alignment)
+            arenaCapacity = plan.arenaBytes
+        }
+        let base = arena ?? UnsafeMutableRawPointer.allocate(byteCount: 64, alignment: 64)
+        if arena == nil { arena = base; arenaCapacity = 64 }
+        let outputStorage: [TensorStorage?] = plan.outputStorageBytes.enumerated().map { i, bytes in
+            if case .output(let k) = plan.values[plan.outputSlots[i]].location, k == i { return TensorStorage(byteCount: bytes) }
+            return nil
+        }
+        let addresses = UnsafeMutablePointer<UnsafeMutableRawPointer>.allocate(capacity: max(1, plan.values.count))
+        defer { addresses.deallocate() }
+        for (i, v) in plan.values.enumerated() {
+            switch v.location {
+            case .arena(let offset): addresses[i] = base + offset
+            case .constant(let t): addresses[i] = t.storage.pointer
+            case .input(let k): addresses[i] = inputs[k].storage.pointer
+            case .output(let k): addresses[i] = outputStorage[k]!.pointer
+            }
+        }
+        options.gemm.setThreads(options.threads)
+        let threads = ThreadPartition(threads: options.threads)
+        var ops: [OperatorProfile] = []
+        let start = DispatchTime.now().uptimeNanoseconds
+        for step in plan.steps {
+            let ctx = KernelContext(addresses: addresses, scratch: base + step.scratchOffset, threads: threads, gemm: options.gemm)
+            if profile {
+                let t0 = DispatchTime.now().uptimeNanoseconds
+                try step.kernel.run(ctx)
+                let t1 = DispatchTime.now().uptimeNanoseconds
+                ops.append(OperatorProfile(node: step.node.displayName, opType: step.node.opType, kernel: step.kernel.kernelName,
+                                           milliseconds: Double(t1 - t0) / 1e6, outputBytes: step.outputBytes,
+                                           scratchBytes: step.kernel.scratchBytes))
+            } else {
+                try step.kernel.run(ctx)
+            }
+        }
+        let total = Double(DispatchTime.now().uptimeNanoseconds - start) / 1e6
+        var outputs: [String: Tensor] = [:]
+        for (i, o) in plan.graph.outputs.enumerated() {
+            let slot = plan.outputSlots[i]
+            let v = plan.values[slot]
+            switch v.location {
+            case .output(let k): outputs[o.name] = Tensor(dtype: v.dtype, shape: v.shape, storage: outputStorage[k]!)
+            case .constant(let t): outputs[o.name] = t
+            case .input(let k): outputs[o.name] = inputs[k].reshaped(v.shape)
+            case .arena(let offset):
+                outputs[o.name] = try Tensor(dtype: v.dtype, shape: v.shape, bytes: UnsafeRawBufferPointer(start: base + offset, count: v.byteCount))
+            }
+        }
+        let prof = profile ? RunProfile(totalMilliseconds: total, operators: ops, arenaBytes: plan.arenaBytes,
+                                        unsharedBytes: plan.unsharedBytes, outputBytes: plan.outputStorageBytes.reduce(0, +)) : nil
+        return (outputs, prof)
+    }
+}

@@ -1,0 +1,249 @@
+import MegaFSGraph
+import Foundation
+
+/// Where a value's bytes live during a run.
+enum Location {
+    case arena(offset: Int)
+    case constant(Tensor)
+    case input(Int)       // graph input index
+    case output(Int)      // graph output storage index
+}
+
+struct PlannedValue {
+    let name: String
+    let dtype: DType
+    let shape: [Int]
+    var byteCount: Int { shape.reduce(1, *) * dtype.byteSize }
+    var location: Location
+}
+
+struct PlannedStep {
+    let node: Node
+    let kernel: RuntimeKernel
+    let scratchOffset: Int
+    let outputSlots: [Int]
+    let outputBytes: Int
+}
+
+/// A static schedule for one set of input shapes: every value's shape and place, one kernel
+/// per node, and the arena that holds the intermediate values.
+final class ExecutionPlan {
+    let inputShapes: [[Int]]
+    let values: [PlannedValue]
+    let steps: [PlannedStep]
+    let arenaBytes: Int
+    /// Sum of the bytes of all intermediate values and scratch, as if nothing were reused.
+    let unsharedBytes: Int
+    let outputStorageBytes: [Int]
+    /// Per graph output: the slot holding it.
+    let outputSlots: [Int]
+    let fusions: [(name: String, count: Int)]
+    let graph: Graph
+
+    init(inputShapes: [[Int]], values: [PlannedValue], steps: [PlannedStep], arenaBytes: Int, unsharedBytes: Int,
+         outputStorageBytes: [Int], outputSlots: [Int], fusions: [(name: String, count: Int)], graph: Graph) {
+        self.inputShapes = inputShapes; self.values = values; self.steps = steps
+        self.arenaBytes = arenaBytes; self.unsharedBytes = unsharedBytes
+        self.outputStorageBytes = outputStorageBytes; self.outputSlots = outputSlots
+        self.fusions = fusions; self.graph = graph
+    }
+}
+
+/// Builds plans: resolves shapes for concrete inputs, fuses, picks kernels, plans the arena.
+enum Planner {
+    static let alignment = 64
+
+    @inline(__always) static func align(_ n: Int) -> Int { (n + alignment - 1) / alignment * alignment }
+
+    /// The graph with concrete input types, shape computations folded, fused (when asked) and
+    /// every value's type inferred.
+    static func specialize(_ base: Graph, inputs: [Tensor], fusion: Bool) throws -> Graph {
+        var g = base
+        for (i, t) in inputs.enumerated() { g.inputs[i].type = t.type }
+        g.valueTypes = [:]
+        do {
+            try PassPipeline([ConstantFolding(), IdentityElimination(), DeadNodeElimination(), ShapeInference()]).run(&g)
+        } catch let e as RuntimeError {
+            throw e
+        } catch {
+            throw RuntimeError.planning("\(error)")
+        }
+        if fusion {
+            do { try PassPipeline(FusionPasses.all).run(&g) } catch {
+                throw RuntimeError.planning("fusion failed: \(error)")
+            }
+        }
+        return g
+    }
+
+    static func plan(base: Graph, inputs: [Tensor], options: SessionOptions) throws -> ExecutionPlan {
+        let fusion = options.enableFusion && options.fastKernels
+        let g = try specialize(base, inputs: inputs, fusion: fusion)
+
+        var values: [PlannedValue] = []
+        var slotOf: [String: Int] = [:]
+        let outputIndex: [String: Int] = {
+            var m: [String: Int] = [:]
+            for (i, o) in g.outputs.enumerated() where m[o.name] == nil { m[o.name] = i }
+            return m
+        }()
+
+        // Roots: groups of values sharing memory (views, in-place).
+        struct Root { var kind: Int; var bytes: Int; var first: Int; var last: Int; var members: [Int] }
+        // kind: 0 arena, 1 constant, 2 input, 3 output, 4 scratch
+        var roots: [Root] = []
+        var rootOf: [Int] = []
+
+        func addValue(_ v: PlannedValue, root: Int?) -> Int {
+            let slot = values.count
+            values.append(v)
+            slotOf[v.name] = slot
+            if let root { rootOf.append(root); roots[root].members.append(slot) } else { rootOf.append(-1) }
+            return slot
+        }
+        for (i, input) in g.inputs.enumerated() {
+            roots.append(Root(kind: 2, bytes: inputs[i].byteCount, first: -1, last: Int.max, members: []))
+            _ = addValue(PlannedValue(name: input.name, dtype: inputs[i].dtype, shape: inputs[i].shape, location: .input(i)),
+                         root: roots.count - 1)
+        }
+        func constantSlot(_ name: String) -> Int? {
+            if let s = slotOf[name] { return s }
+            guard let t = g.initializers[name] else { return nil }
+            roots.append(Root(kind: 1, bytes: t.byteCount, first: -1, last: Int.max, members: []))
+            return addValue(PlannedValue(name: name, dtype: t.dtype, shape: t.shape, location: .constant(t)), root: roots.count - 1)
+        }
+
+        // Last use of every value name (graph outputs live to the end).
+        var lastUse: [String: Int] = [:]
+        for (i, node) in g.nodes.enumerated() { for input in node.inputs where !input.isEmpty { lastUse[input] = i } }
+        for o in g.outputs { lastUse[o.name] = Int.max }
+
+        var steps: [(node: Node, kernel: RuntimeKernel, outputs: [Int], scratchRoot: Int?)] = []
+        for (i, node) in g.nodes.enumerated() {
+            var inDescs: [ValueDesc?] = []
+            for name in node.inputs {
+                if name.isEmpty { inDescs.append(nil); continue }
+                guard let slot = slotOf[name] ?? constantSlot(name) else {
+                    throw RuntimeError.planning("value '\(name)' read by \(node.displayName) is never produced")
+                }
+                let v = values[slot]
+                var constant: Tensor? = nil
+                if case .constant(let t) = v.location { constant = t }
+                inDescs.append(ValueDesc(slot: slot, dtype: v.dtype, shape: v.shape, constant: constant))
+            }
+            // Output types, concrete.
+            var outDescs: [ValueDesc?] = []
+            var outSlots: [Int] = []
+            for name in node.outputs {
+                if name.isEmpty { outDescs.append(nil); continue }
+                guard let t = g.valueTypes[name] ?? g.outputs.first(where: { $0.name == name })?.type,
+                      let shape = t.concreteShape else {
+                    let inShapes = zip(g.inputs, inputs).map { "\($0.name)\($1.shape)" }.joined(separator: ", ")
+                    throw RuntimeError.planning("the shape of '\(name)' (output of \(node.displayName), \(node.opType)) is not known for inputs \(inShapes)")
+                }
+                let slot = addValue(PlannedValue(name: name, dtype: t.dtype, shape: shape, location: .arena(offset: 0)), root: nil)
+                outSlots.append(slot)
+                outDescs.append(ValueDesc(slot: slot, dtype: t.dtype, shape: shape, constant: nil))
+            }
+            let req = KernelRequest(node: node, opset: g.opset, inputs: inDescs, outputs: outDescs)
+            var kernel = try KernelFactory.make(req, fast: options.fastKernels)
+
+            // Memory of each output.
+            for (k, desc) in outDescs.enumerated() {
+                guard let desc else { continue }
+                let slot = desc.slot
+                let name = node.outputs[k]
+                if let oi = outputIndex[name] {
+                    if case .view(let vi) = kernel.aliasing, k == 0, let src = inDescs[vi] {
+                        kernel = CopyKernel(src: src.slot, dst: slot, bytes: desc.byteCount)
+                    }
+                    values[slot].location = .output(oi)
+                    roots.append(Root(kind: 3, bytes: desc.byteCount, first: i, last: Int.max, members: [slot]))
+                    rootOf[slot] = roots.count - 1
+                    continue
+                }
+                var joined: Int? = nil
+                if k == 0 {
+                    switch kernel.aliasing {
+                    case .view(let vi):
+                        if let src = inDescs[vi], src.byteCount == desc.byteCount { joined = rootOf[src.slot] }
+                    case .inPlace(let vi):
+                        if vi < inDescs.count, let src = inDescs[vi], src.byteCount == desc.byteCount, src.dtype == desc.dtype {
+                            let r = rootOf[src.slot]
+                            let deadAfter = roots[r].members.allSatisfy { (lastUse[values[$0].name] ?? -1) <= i }
+                            if roots[r].kind == 0 && deadAfter { joined = r }
+                        }
+                    case .none: break
+                    }
+                }
+                if let r = joined {
+                    rootOf[slot] = r
+                    roots[r].members.append(slot)
+                } else {
+                    roots.append(Root(kind: 0, bytes: align(desc.byteCount), first: i, last: i, members: [slot]))
+                    rootOf[slot] = roots.count - 1
+                }
+            }
+            var scratchRoot: Int? = nil
+            if kernel.scratchBytes > 0 {
+                roots.append(Root(kind: 4, bytes: align(kernel.scratchBytes), first: i, last: i, members: []))
+                scratchRoot = roots.count - 1
+            }
+            steps.append((node, kernel, outSlots, scratchRoot))
+        }
+
+        // Lifetimes of arena roots: from definition to the last use of any member.
+        for r in roots.indices where roots[r].kind == 0 {
+            var last = roots[r].first
+            for m in roots[r].members { last = max(last, lastUse[values[m].name] ?? roots[r].first) }
+            roots[r].last = last
+        }
+        // Greedy placement, largest first: lowest offset not overlapping any placed buffer live
+        // at the same time.
+        let arenaRoots = roots.indices.filter { roots[$0].kind == 0 || roots[$0].kind == 4 }
+        let order = arenaRoots.sorted { roots[$0].bytes != roots[$1].bytes ? roots[$0].bytes > roots[$1].bytes : $0 < $1 }
+        var offsets = [Int: Int]()
+        var placed: [(first: Int, last: Int, offset: Int, end: Int)] = []
+        var arenaBytes = 0
+        for r in order {
+            let root = roots[r]
+            let conflicts = placed.filter { !($0.last < root.first || root.last < $0.first) }.sorted { $0.offset < $1.offset }
+            var offset = 0
+            for c in conflicts {
+                if offset + root.bytes <= c.offset { break }
+                offset = max(offset, c.end)
+            }
+            offsets[r] = offset
+            placed.append((root.first, root.last, offset, offset + root.bytes))
+            arenaBytes = max(arenaBytes, offset + root.bytes)
+        }
+        for r in arenaRoots where roots[r].kind == 0 {
+            for m in roots[r].members { values[m].location = .arena(offset: offsets[r]!) }
+        }
+        // Views of inputs, constants and outputs share their root's location.
+        for r in roots.indices where roots[r].kind != 0 && roots[r].kind != 4 {
+            let members = roots[r].members
+            guard let first = members.first else { continue }
+            for m in members.dropFirst() { values[m].location = values[first].location }
+        }
+        let unshared = arenaRoots.reduce(0) { $0 + roots[$1].bytes }
+
+        var outputBytes = Array(repeating: 0, count: g.outputs.count)
+        var outputSlots: [Int] = []
+        for (i, o) in g.outputs.enumerated() {
+            guard let slot = slotOf[o.name] ?? constantSlot(o.name) else {
+                throw RuntimeError.planning("graph output '\(o.name)' is not produced")
+            }
+            outputSlots.append(slot)
+            if case .output(let k) = values[slot].location, k == i { outputBytes[i] = values[slot].byteCount }
+        }
+
+        let planned = steps.map { s in
+            PlannedStep(node: s.node, kernel: s.kernel, scratchOffset: s.scratchRoot.map { offsets[$0]! } ?? 0,
+                        outputSlots: s.outputs, outputBytes: s.outputs.reduce(0) { $0 + values[$1].byteCount })
+        }
+        return ExecutionPlan(inputShapes: inputs.map(\.shape), values: values, steps: planned, arenaBytes: arenaBytes,
+                             unsharedBytes: unshared, outputStorageBytes: outputBytes, outputSlots: outputSlots,
+                             fusions: FusionPasses.report(g), graph: g)
+    }
+}
