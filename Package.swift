@@ -18,6 +18,10 @@ let package = Package(
                        providers: [.apt(["libzstd-dev"])]),
         .systemLibrary(name: "COpenBLAS", pkgConfig: "openblas",
                        providers: [.apt(["libopenblas-dev"])]),
+        .systemLibrary(name: "CPNG", pkgConfig: "libpng",
+                       providers: [.apt(["libpng-dev"])]),
+        .systemLibrary(name: "CTurboJPEG", pkgConfig: "libturbojpeg",
+                       providers: [.apt(["libturbojpeg0-dev"])]),
         // protoc-c output for formats/onnx.proto, committed (see formats/README.md).
         .target(name: "CONNX", dependencies: ["CProtobufC"],
                 cSettings: [.unsafeFlags(["-w"])]),
@@ -27,6 +31,7 @@ let package = Package(
         .target(name: "MegaFSFormat", dependencies: ["MegaFSGraph", "CZstd"]),
         .target(name: "CKernels", cSettings: [.unsafeFlags(["-O3"])]),
         .target(name: "MegaFSRuntime", dependencies: ["MegaFSGraph", "MegaFSFormat", "CKernels", "COpenBLAS"]),
+        .target(name: "MegaFSSwap", dependencies: ["MegaFSGraph", "MegaFSRuntime", "CPNG", "CTurboJPEG"]),
         .target(name: "MegaFSConverter", dependencies: ["MegaFSGraph", "MegaFSONNX", "MegaFSFormat"]),
         .executableTarget(name: "megafs", dependencies: [
             "MegaFSGraph", "MegaFSONNX", "MegaFSFormat", "MegaFSConverter", "MegaFSRuntime",
@@ -37,6 +42,7 @@ let package = Package(
         .testTarget(name: "MegaFSONNXTests", dependencies: ["MegaFSONNX", "MegaFSGraph"]),
         .testTarget(name: "MegaFSFormatTests", dependencies: ["MegaFSFormat", "MegaFSGraph", "MegaFSONNX"]),
         .testTarget(name: "MegaFSRuntimeTests", dependencies: ["MegaFSRuntime", "MegaFSGraph", "MegaFSFormat", "MegaFSONNX"]),
+        .testTarget(name: "MegaFSSwapTests", dependencies: ["MegaFSSwap", "MegaFSGraph"]),
         .testTarget(name: "MegaFSConverterTests", dependencies: ["MegaFSConverter", "MegaFSGraph", "MegaFSFormat", "MegaFSONNX"]),
     ]
 )

@@ -16,9 +16,10 @@ final class GemmKernel: RuntimeKernel {
          alpha: Float, beta: Float, activation: Activation, gain: Float) {
         self.a = a.slot; self.b = b.slot; self.c = c?.slot; self.y = y.slot
         self.transA = transA; self.transB = transB; self.alpha = alpha; self.beta = beta
-        m = transA ? a.shape[1] : a.shape[0]
+        let m = transA ? a.shape[1] : a.shape[0]
+        let n = transB ? b.shape[0] : b.shape[1]
+        self.m = m; self.n = n
         k = transA ? a.shape[0] : a.shape[1]
-        n = transB ? b.shape[0] : b.shape[1]
         cLayout = c.map { BroadcastLayout(a: [m, n], b: $0.shape, out: [m, n]) }
         self.activation = activation
         self.gain = gain

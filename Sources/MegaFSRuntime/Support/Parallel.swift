@@ -15,10 +15,13 @@ public struct ThreadPartition: Sendable {
         guard count > 0 else { return }
         let parts = min(threads, max(1, count / max(1, minPerThread)))
         if parts <= 1 { body(0..<count); return }
-        DispatchQueue.concurrentPerform(iterations: parts) { p in
-            let lo = count * p / parts
-            let hi = count * (p + 1) / parts
-            if lo < hi { body(lo..<hi) }
+        withoutActuallyEscaping(body) { escapable in
+            let box = UncheckedBox(escapable)
+            DispatchQueue.concurrentPerform(iterations: parts) { p in
+                let lo = count * p / parts
+                let hi = count * (p + 1) / parts
+                if lo < hi { box.value(lo..<hi) }
+            }
         }
     }
 
@@ -27,6 +30,12 @@ public struct ThreadPartition: Sendable {
     public func forEach(_ count: Int, minPerThread: Int = 1, _ body: (Int) -> Void) {
         forRanges(count, minPerThread: minPerThread) { range in for i in range { body(i) } }
     }
+}
+
+/// Hands a non-Sendable value to a concurrent loop whose iterations touch disjoint data.
+struct UncheckedBox<T>: @unchecked Sendable {
+    let value: T
+    init(_ value: T) { self.value = value }
 }
 
 /// A raw pointer that may cross into a concurrent loop (each iteration writes disjoint parts).
