@@ -59,7 +59,8 @@ final class ReadableFile: @unchecked Sendable {
 final class TemporaryFile {
     let path: String
     private(set) var fd: Int32
-    private var committed = false
+    /// Renamed into place, or removed: nothing left to clean up.
+    private var finished = false
 
     /// Creates a fresh temporary file beside `destination` (same folder, so the rename is atomic).
     init(beside destination: String) throws {
@@ -105,7 +106,7 @@ final class TemporaryFile {
         guard rename(path, destination) == 0 else {
             throw ModelFileError.io(path: destination, operation: "rename \(path) to it", message: errnoMessage())
         }
-        committed = true
+        finished = true
         let slash = destination.lastIndex(of: "/")
         let dir = slash.map { String(destination[..<$0]) } ?? "."
         let dfd = open(dir.isEmpty ? "/" : dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
@@ -115,6 +116,6 @@ final class TemporaryFile {
     /// Closes and removes the file if it was not committed. Idempotent.
     func discard() {
         if fd >= 0 { close(fd); fd = -1 }
-        if !committed { unlink(path); committed = true }
+        if !finished { unlink(path); finished = true }
     }
 }

@@ -79,8 +79,9 @@ public enum ModelFileLimits {
     public static let maxElementsPerTensor = 1 << 34
     public static let maxTensorBytes = 1 << 35
     /// Default cap on the sum of raw tensor bytes a reader will allocate (`ReadOptions` can
-    /// raise or lower it). The largest MegaFS network is about 1 GB.
-    public static let maxTotalRawBytes = 16 << 30
+    /// raise or lower it). The largest MegaFS network is about 1 GB. (Legitimate zstd frames
+    /// can expand thousands of times, e.g. zeros, so no ratio to the file size is imposed.)
+    public static let maxTotalRawBytes = 8 << 30
     public static let maxFrames = 1 << 22
     public static let maxFrameRawBytes = 256 << 20
     public static let maxStringBytes = 1 << 20

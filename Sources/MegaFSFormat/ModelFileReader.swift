@@ -298,6 +298,7 @@ public final class ModelFileReader: @unchecked Sendable {
     /// own 64-byte aligned `TensorStorage`; a frame is decoded into per-thread scratch buffers
     /// and its pieces are copied out, so peak memory is the tensors plus a few frames.
     public func readGraph() throws -> Graph {
+        try checkFrameHeaders()
         let storages = tensors.map { TensorStorage(byteCount: Int($0.byteLength)) }
         let maxStored = Int(frames.map(\.storedLength).max() ?? 0)
         let maxRaw = Int(frames.map(\.rawLength).max() ?? 0)
@@ -332,6 +333,30 @@ public final class ModelFileReader: @unchecked Sendable {
             g.initializers[t.name] = Tensor(dtype: t.dtype, shape: t.shape, storage: s)
         }
         return g
+    }
+
+    /// Before allocating anything for the tensors: each zstd frame's header must declare the
+    /// raw length the frame table claims (reads at most 18 bytes per frame). On a mismatch the
+    /// whole frame is checked against its stored checksum first, so damage is reported as such.
+    func checkFrameHeaders() throws {
+        var head = [UInt8](repeating: 0, count: 18)
+        for (i, f) in frames.enumerated() where f.codec == .zstd {
+            let n = Int(min(f.storedLength, 18))
+            try head.withUnsafeMutableBytes { try file.read(at: f.fileOffset, count: n, into: $0.baseAddress!, what: "frame \(i)") }
+            let declared = head.withUnsafeBytes { ZstdDecompressor.declaredContentSize(UnsafeRawBufferPointer(rebasing: $0[0..<n])) }
+            guard declared != f.rawLength else { continue }
+            let stored = try file.readBytes(at: f.fileOffset, count: Int(f.storedLength), what: "frame \(i)")
+            let sum = XXH64.hash(stored)
+            guard sum == f.storedChecksum else {
+                throw ModelFileError.checksumMismatch(path: path, what: "stored bytes of frame \(i) (file offset \(f.fileOffset), \(f.storedLength) bytes)",
+                                                      expected: f.storedChecksum, actual: sum)
+            }
+            let what = declared == ZstdDecompressor.contentSizeError ? "has no valid zstd frame header"
+                : declared == ZstdDecompressor.contentSizeUnknown ? "does not declare its content size"
+                : "declares \(declared) decompressed bytes"
+            throw ModelFileError.corruptFrame(path: path, frame: i,
+                                              detail: "zstd frame \(what), the frame table says \(f.rawLength) (file offset \(f.fileOffset))")
+        }
     }
 
     private func decodeFrame(_ i: Int, stored: UnsafeMutableRawBufferPointer, a: UnsafeMutableRawBufferPointer,

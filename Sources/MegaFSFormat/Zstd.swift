@@ -43,7 +43,10 @@ final class ZstdDecompressor {
 
     deinit { ZSTD_freeDCtx(dctx) }
 
-    enum Failure: Error { case message(String) }
+    /// The content size a frame header declares (or `contentSizeUnknown`/`contentSizeError`).
+    static func declaredContentSize(_ header: UnsafeRawBufferPointer) -> UInt64 {
+        ZSTD_getFrameContentSize(header.baseAddress, header.count)
+    }
 
     /// Decodes exactly one zstd frame that fills `source` and whose declared content size is
     /// `destination.count`, into `destination`. Returns nil on success, else what is wrong.

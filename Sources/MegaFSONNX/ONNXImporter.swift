@@ -96,9 +96,15 @@ public struct ONNXImporter: Sendable {
     /// Imports a model from memory. External data, if any, is looked up relative to
     /// `baseDirectory`; without one, a model with external data is rejected.
     public func importModel(bytes: [UInt8], baseDirectory: String? = nil) throws -> Graph {
-        let source = "ONNX data (\(bytes.count) bytes)"
-        guard !bytes.isEmpty else { throw ONNXError.emptyFile(path: source) }
-        let model = try bytes.withUnsafeBytes { try Self.unpack($0, source: source) }
+        try bytes.withUnsafeBytes { try importModel(buffer: $0, baseDirectory: baseDirectory) }
+    }
+
+    /// Imports a model from memory the caller owns (e.g. a mapped file); `buffer` is only read
+    /// during the call.
+    public func importModel(buffer: UnsafeRawBufferPointer, baseDirectory: String? = nil) throws -> Graph {
+        let source = "ONNX data (\(buffer.count) bytes)"
+        guard buffer.count > 0, buffer.baseAddress != nil else { throw ONNXError.emptyFile(path: source) }
+        let model = try Self.unpack(buffer, source: source)
         return try convert(model, source: source, baseDirectory: baseDirectory)
     }
 

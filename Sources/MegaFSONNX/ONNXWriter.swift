@@ -25,7 +25,9 @@ public struct ONNXWriter: Sendable {
         public var producerName: String
         public var producerVersion: String
         /// Initializers of at least this many bytes go to the external data file (file writes
-        /// only; nil keeps everything inline).
+        /// only; nil keeps everything inline). ONNX's own tools use 1024: keep small tensors,
+        /// shape operands above all, inline, since ONNX shape inference (and so ONNX Runtime)
+        /// cannot read shape tensors stored externally.
         public var externalDataThreshold: Int?
         /// The side file's name, in the model's folder; nil means `<model file name>.data`.
         public var externalDataFileName: String?
@@ -127,7 +129,7 @@ public struct ONNXWriter: Sendable {
                 props.append((key, value))
             }
         }
-        let entries = props.map { key, value -> UnsafeMutablePointer<Onnx__StringStringEntryProto> in
+        let entries = props.sorted { $0.0 < $1.0 }.map { key, value -> UnsafeMutablePointer<Onnx__StringStringEntryProto> in
             let entry: UnsafeMutablePointer<Onnx__StringStringEntryProto> = arena.message(onnx__string_string_entry_proto__init)
             entry.pointee.key = arena.string(key)
             entry.pointee.value = arena.string(value)

@@ -32,7 +32,7 @@ private func tinyGraph() -> Graph {
         nodes: [
             Node(name: "conv", opType: "Conv", inputs: ["struct", "w"], outputs: ["c"], attributes: ["pads": .ints([1, 1, 1, 1])]),
             Node(name: "bn", opType: "BatchNormalization", inputs: ["c", "gamma", "beta", "mean", "var"], outputs: ["n"]),
-            Node(name: "mean_latent", opType: "ReduceMean", inputs: ["latents"], outputs: ["m"], attributes: ["axes": .ints([2]), "keepdims": .int(1)]),
+            Node(name: "mean_latent", opType: "ReduceMean", inputs: ["latents"], outputs: ["m"], attributes: ["axes": .ints([2]), "keepdims": .int(0)]),
             Node(name: "unsq", opType: "Unsqueeze", inputs: ["m", "axes"], outputs: ["m4"]),
             Node(name: "shape", opType: "Shape", inputs: ["n"], outputs: ["s"]),
             Node(name: "add", opType: "Add", inputs: ["n", "m4"], outputs: ["sum"]),

@@ -7,7 +7,9 @@ import Testing
 struct TempDir {
     let path: String
     init() throws {
-        path = NSTemporaryDirectory() + "megafs-format-tests-\(UUID().uuidString)"
+        // tmpfs when there is one: the truncation and flip tests write thousands of small files.
+        let base = FileManager.default.fileExists(atPath: "/dev/shm") ? "/dev/shm/" : NSTemporaryDirectory()
+        path = base + "megafs-format-tests-\(UUID().uuidString)"
         try FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true)
     }
     func file(_ name: String) -> String { path + "/" + name }
@@ -16,7 +18,12 @@ struct TempDir {
 }
 
 func readBytes(_ path: String) throws -> [UInt8] { Array(try Data(contentsOf: URL(fileURLWithPath: path))) }
-func writeBytes(_ bytes: [UInt8], to path: String) throws { try Data(bytes).write(to: URL(fileURLWithPath: path)) }
+/// Writes a file without Foundation's fsync (the flip test writes thousands).
+func writeBytes(_ bytes: [UInt8], to path: String) throws {
+    guard let f = fopen(path, "wb") else { throw CocoaError(.fileWriteUnknown) }
+    defer { fclose(f) }
+    guard bytes.isEmpty || fwrite(bytes, 1, bytes.count, f) == bytes.count else { throw CocoaError(.fileWriteUnknown) }
+}
 
 /// Deterministic pseudo-random numbers (SplitMix64).
 struct SplitMix {

@@ -10,7 +10,8 @@ func tinyModel(in dir: TempDir) throws -> (path: String, graph: Graph, bytes: [U
         inputs: [ValueInfo(name: "x", type: TensorType(dtype: .float32, shape: [.symbolic("N"), .fixed(4)]))],
         outputs: [ValueInfo(name: "y", type: TensorType(dtype: .float32, dims: [1, 4]))],
         initializers: ["w": Tensor(normalWeights(1100, scale: 0.05, seed: 1), shape: [1100]),
-                       "b": Tensor([Int64(1), 2, 3], shape: [3])],
+                       "b": Tensor([Int64(1), 2, 3], shape: [3]),
+                       "z": Tensor([Int8](repeating: 0, count: 200), shape: [200])],
         nodes: [Node(name: "n", opType: "Add", inputs: ["x", "w"], outputs: ["y"], attributes: ["k": .ints([1, 2])])],
         metadata: ["model.kind": "tiny"])
     let path = dir.file("tiny.mfs")
@@ -103,7 +104,9 @@ func isMalformed(_ e: ModelFileError) -> Bool { if case .malformed = e { return 
         let (path, graph, bytes) = try tinyModel(in: dir)
         let reader = try ModelFileReader(path: path)
         var checked: [Range<Int>] = []
-        for s in reader.sections { checked.append(Int(s.offset)..<Int(s.offset + s.length)) }
+        for s in reader.sections where s.kind != SectionKind.data.rawValue {
+            checked.append(Int(s.offset)..<Int(s.offset + s.length))
+        }
         for f in reader.frames { checked.append(Int(f.fileOffset)..<Int(f.fileOffset + f.storedLength)) }
         let headerEnd = 64 + reader.sections.count * 32
         let flipped = dir.file("flipped.mfs")
@@ -150,8 +153,7 @@ func isMalformed(_ e: ModelFileError) -> Bool { if case .malformed = e { return 
         try writeBytes(b, to: path)
         expectModelError({ _ = try ModelFileReader.inspect(path) }, isOutOfRange)
         b = bytes
-        put(UInt32(1000), into: &b, at: 32)                              // section count
-        resealHeader(&b)
+        put(UInt32(1000), into: &b, at: 32)                              // section count (checked before the checksum)
         try writeBytes(b, to: path)
         expectModelError({ _ = try ModelFileReader.inspect(path) }, isLimit)
     }
@@ -188,7 +190,7 @@ func isMalformed(_ e: ModelFileError) -> Bool { if case .malformed = e { return 
         try check(.graph, { _ in 0 }, UInt32.max, isLimit)                     // string count
         try check(.graph, { _ in 4 }, UInt32(1 << 30), isLimit)                // first string's length
         try check(.graph, { _ in 4 }, UInt32(5000), isOutOfRange)
-        try check(.frames, { _ in 0 }, UInt32(3), isMalformed)                 // frame count vs section length
+        try check(.frames, { _ in 0 }, UInt32(7), isMalformed)                 // frame count vs section length
         // Tensor 0 is "b" (int64 sorts first). Its entry: u32 entry length, u32 name length,
         // name, i32 dtype, u32 rank, i64 dims[1], u64 dataOffset, u64 byteLength, ...
         let dim = 4 + 4 + 4 + 1 + 4 + 4
@@ -200,7 +202,8 @@ func isMalformed(_ e: ModelFileError) -> Bool { if case .malformed = e { return 
         try check(.tensors, { _ in dim + 8 }, UInt64(64), { isOutOfRange($0) || isMalformed($0) })
         try check(.tensors, { _ in dim + 24 }, UInt32(99), isMalformed)        // first frame
         try check(.tensors, { _ in dim + 28 }, UInt32(99), isMalformed)        // frame count
-        try check(.tensors, { _ in 4 }, UInt32(1 << 30), isLimit)              // name length
+        try check(.tensors, { _ in 4 }, UInt32(1 << 30), isOutOfRange)         // entry length
+        try check(.tensors, { _ in 8 }, UInt32(1 << 30), isLimit)              // name length
         // The total allocation limit of the reader, set below the file's needs.
         let tooSmall = ReadOptions(maxTotalRawBytes: 100)
         expectModelError({ _ = try ModelFileReader(path: dir.file("tiny.mfs"), options: tooSmall) }) { _ in true }
@@ -225,6 +228,35 @@ func isMalformed(_ e: ModelFileError) -> Bool { if case .malformed = e { return 
             return false
         }
         #expect(e?.description.contains("frame \(last)") == true)
+    }
+
+    /// A frame table and directory that agree on a 200 MiB tensor the tiny file cannot hold:
+    /// the zstd frame header check refuses it before the tensors are allocated.
+    @Test func zipBombDeclarationIsRefused() throws {
+        let dir = try TempDir()
+        defer { dir.cleanup() }
+        let (path, _, bytes) = try tinyModel(in: dir)
+        let reader = try ModelFileReader(path: path)
+        let last = reader.frames.count - 1
+        let z = reader.tensors.firstIndex { $0.name == "z" }!
+        #expect(z == reader.tensors.count - 1 && reader.tensors[z].firstFrame == last)
+        let huge = UInt64(200 << 20)
+        var b = bytes
+        editSection(.frames, of: &b) { put(huge, into: &$0, at: 8 + last * 56 + 24) }
+        editSection(.tensors, of: &b) { d in
+            // The last entry ("z", int8, rank 1): dims at +13 after its name, byte length at +29.
+            let start = d.count - (4 + 4 + 1 + 4 + 4 + 8 + 8 + 8 + 4 + 4 + 4 + 4)
+            #expect(d[start + 8] == UInt8(ascii: "z"))
+            put(Int64(huge), into: &d, at: start + 9 + 8)
+            put(huge, into: &d, at: start + 9 + 8 + 8 + 8)
+        }
+        try writeBytes(b, to: path)
+        let r = try ModelFileReader(path: path)   // structurally consistent
+        #expect(r.summary.rawBytes > huge)
+        expectModelError({ _ = try r.readGraph() }) {
+            if case .corruptFrame(_, let frame, let detail) = $0 { return frame == last && detail.contains("declares") }
+            return false
+        }
     }
 
     @Test func corruptedFrameWithResealedStoredChecksumStillCaught() throws {

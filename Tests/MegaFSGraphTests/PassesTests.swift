@@ -98,8 +98,8 @@ private func maxAbsDifference(_ a: Tensor, _ b: Tensor) -> Float {
             inputs: [ValueInfo(name: "x", type: TensorType(dtype: .float32, dims: [1, 1, 3, 3]))],
             outputs: [ValueInfo(name: "y", type: TensorType(dtype: .float32, shape: nil)),
                       ValueInfo(name: "c", type: TensorType(dtype: .float32, shape: nil))],
-            initializers: ["w": Tensor([1], shape: [1, 1, 1, 1]), "s": Tensor([2], shape: [1]),
-                           "z": Tensor([0], shape: [1]), "o": Tensor([1], shape: [1])],
+            initializers: ["w": Tensor([Float(1)], shape: [1, 1, 1, 1]), "s": Tensor([Float(2)], shape: [1]),
+                           "z": Tensor([Float(0)], shape: [1]), "o": Tensor([Float(1)], shape: [1])],
             nodes: [
                 Node(opType: "Conv", inputs: ["x", "w"], outputs: ["c"]),
                 Node(opType: "BatchNormalization", inputs: ["c", "s", "z", "z", "o"], outputs: ["y"]),
@@ -112,7 +112,7 @@ private func maxAbsDifference(_ a: Tensor, _ b: Tensor) -> Float {
         var graph = Graph(
             inputs: [ValueInfo(name: "x", type: TensorType(dtype: .float32, dims: [2, 3]))],
             outputs: [ValueInfo(name: "y", type: TensorType(dtype: .float32, shape: nil))],
-            initializers: ["unused": Tensor([1, 2, 3], shape: [3])],
+            initializers: ["unused": Tensor([Float](arrayLiteral: 1, 2, 3), shape: [3])],
             nodes: [
                 Node(opType: "Identity", inputs: ["x"], outputs: ["x1"]),
                 Node(opType: "Relu", inputs: ["x1"], outputs: ["y"]),
@@ -146,7 +146,7 @@ private func maxAbsDifference(_ a: Tensor, _ b: Tensor) -> Float {
             inputs: [ValueInfo(name: "x", type: TensorType(dtype: .float32, dims: [4]))],
             outputs: [ValueInfo(name: "y", type: TensorType(dtype: .float32, shape: nil))],
             nodes: [
-                Node(opType: "Constant", inputs: [], outputs: ["c"], attributes: ["value": .tensor(Tensor([2, 2, 2, 2], shape: [4]))]),
+                Node(opType: "Constant", inputs: [], outputs: ["c"], attributes: ["value": .tensor(Tensor([Float](repeating: 2, count: 4), shape: [4]))]),
                 Node(opType: "Mul", inputs: ["x", "c"], outputs: ["y"]),
             ])
         try PassPipeline.converter.run(&graph)

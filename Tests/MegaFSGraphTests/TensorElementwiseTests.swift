@@ -88,6 +88,16 @@ struct TensorElementwiseTests {
         #expect(try T.run1(LogOperator.self, [T.floats([1], [1])]).floats == [0])
     }
 
+    @Test func sigmoidMatchesDoublePrecision() throws {
+        // ONNX Runtime's Sigmoid is an approximation (relative error up to 2e-3 near 0); ours is not.
+        let xs = stride(from: Float(-30), through: 30, by: 0.37).map { $0 }
+        let r = try T.run1(SigmoidOperator.self, [T.floats(xs, [xs.count])]).floats
+        for (x, y) in zip(xs, r) {
+            let exact = 1 / (1 + Foundation.exp(-Double(x)))
+            #expect(abs(Double(y) - exact) <= 2 * Double(Float(exact).ulp), "sigmoid(\(x)) = \(y), exact \(exact)")
+        }
+    }
+
     @Test func unaryOnIntegers() throws {
         #expect(try T.run1(NegOperator.self, [T.i64([3, -4, Int64.min])]).int64s == [-3, 4, Int64.min])
         #expect(try T.run1(AbsOperator.self, [T.i64([3, -4])]).int64s == [3, 4])

@@ -196,9 +196,10 @@ def save_npy(path, arr):
 
 def export_and_check(model, kind, variant, inputs, model_path, data_dir, rel_root, name,
                      opset=17, dynamo=False, dynamic_batch=False, external_data="auto",
-                     threads=None, extra=None, timings=True):
-    """Export one model, run PyTorch and ONNX Runtime on `inputs`, write golden
-    data, return a manifest entry (paths relative to rel_root)."""
+                     threads=None, extra=None, timings=True, golden_inputs=None):
+    """Export one model (traced with `inputs`), run PyTorch and ONNX Runtime on
+    `golden_inputs` (default: `inputs`), write golden data, return a manifest
+    entry (paths relative to rel_root)."""
     model_path, data_dir, rel_root = Path(model_path), Path(data_dir), Path(rel_root)
     rel = lambda p: Path(p).resolve().relative_to(rel_root.resolve()).as_posix()  # noqa: E731
     out_names = OUTPUT_NAMES[kind]
@@ -206,6 +207,8 @@ def export_and_check(model, kind, variant, inputs, model_path, data_dir, rel_roo
     files = export_onnx(model, inputs, out_names, model_path, opset=opset, dynamo=dynamo,
                         dynamic_batch=dynamic_batch, external_data=external_data)
     t_export = time.time() - t0
+    if golden_inputs is not None:
+        inputs = golden_inputs
     t0 = time.time()
     with torch.no_grad():
         tout = model(*inputs.values())

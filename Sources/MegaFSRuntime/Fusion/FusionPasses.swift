@@ -3,7 +3,8 @@ import MegaFSGraph
 /// The runtime's fusion passes, in the order they run on a specialised (shape-inferred) graph.
 public enum FusionPasses {
     public static var all: [any GraphPass] {
-        []
+        [IdentityActivationElimination(), ModulatedConvFusion(), UpFirDnFusion(), ConvTransposeBlurFusion(),
+         ConvEpilogueFusion(), GemmActivationFusion(), DeadNodeElimination()]
     }
 
     /// (fusion name, count) over the fused nodes of a graph: each fused node carries its

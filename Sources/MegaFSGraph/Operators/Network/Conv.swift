@@ -138,26 +138,31 @@ public enum ConvOperator: Operator {
             for mi in 0..<m {
                 let gi = mi / mg
                 acc.initialize(repeating: bp.map { Double($0[mi]) } ?? 0, count: outVol)
-                for ci in 0..<cg {
-                    let xc = xp + (ni * c + gi * cg + ci) * inVol
-                    let wc = wp + (mi * cg + ci) * kVol
+                // Input channels in blocks of up to 4 per pass over the accumulator.
+                for c0 in stride(from: 0, to: cg, by: 4) {
+                    let count = min(4, cg - c0)
+                    let xb = xp + (ni * c + gi * cg + c0) * inVol
+                    let wb = wp + (mi * cg + c0) * kVol
+                    let x1 = xb + (count > 1 ? inVol : 0), x2 = xb + (count > 2 ? 2 * inVol : 0)
+                    let x3 = xb + (count > 3 ? 3 * inVol : 0)
                     for kd in 0..<kD {
                         for kh in 0..<kH {
                             for kw in 0..<kW {
-                                let wv = Double(wc[(kd * kH + kh) * kW + kw])
+                                let k = (kd * kH + kh) * kW + kw
+                                let w0 = Double(wb[k])
+                                let w1 = count > 1 ? Double(wb[kVol + k]) : 0
+                                let w2 = count > 2 ? Double(wb[2 * kVol + k]) : 0
+                                let w3 = count > 3 ? Double(wb[3 * kVol + k]) : 0
                                 let rw = ranges[2][kw]
                                 if rw.isEmpty { continue }
                                 for od in ranges[0][kd] {
                                     let id = od * sD - pD + kd * dD
                                     for oh in ranges[1][kh] {
                                         let ih = oh * sH - pH + kh * dH
-                                        let xrow = xc + (id * iH + ih) * iW + (kw * dW - pW)
-                                        let arow = acc + (od * oH + oh) * oW
-                                        if sW == 1 {
-                                            for ow in rw { arow[ow] += wv * Double(xrow[ow]) }
-                                        } else {
-                                            for ow in rw { arow[ow] += wv * Double(xrow[ow * sW]) }
-                                        }
+                                        let off = (id * iH + ih) * iW + (kw * dW - pW)
+                                        NetworkSupport.accumulate(acc + (od * oH + oh) * oW, accStride: 1,
+                                                                  xb + off, x1 + off, x2 + off, x3 + off, xStride: sW,
+                                                                  w0, w1, w2, w3, count: count, range: rw)
                                     }
                                 }
                             }

@@ -6,7 +6,11 @@
 /// - `output_shape` given: that size; total padding `full - out` split as SAME_UPPER
 ///   (begin = total/2) when auto_pad is SAME_UPPER, else begin = total - total/2 (NOTSET,
 ///   SAME_LOWER, VALID), as the ONNX spec and ONNX Runtime do;
-/// - auto_pad SAME_UPPER / SAME_LOWER: `in*stride`, total padding split the same way;
+/// - auto_pad SAME_UPPER / SAME_LOWER: `in*stride`, total padding split the same way.
+///   A negative total (output larger than `full`) is split with floor division, as ONNX's
+///   reference evaluator does: the extra positions hold only the bias. (ONNX Runtime 1.31
+///   agrees for NOTSET + output_shape, but for SAME_* without output_shape it outputs `full`
+///   instead of `in*stride`, and it rejects some explicit output_shapes of this kind.)
 /// - VALID: `full`, no padding; NOTSET: `full - pad_begin - pad_end`.
 public enum ConvTransposeOperator: Operator {
     public static let opType = "ConvTranspose"
@@ -93,14 +97,14 @@ public enum ConvTransposeOperator: Operator {
             if let os = outputShape {
                 out = os[i]
                 let total = full - out
-                begin = window.autoPad == .sameUpper ? total / 2 : total - total / 2
+                begin = window.autoPad == .sameUpper ? NetworkSupport.floorDiv(total, 2) : total - NetworkSupport.floorDiv(total, 2)
                 end = total - begin
             } else {
                 switch window.autoPad {
                 case .sameUpper, .sameLower:
                     out = input * window.strides[i]
                     let total = full - out
-                    begin = window.autoPad == .sameUpper ? total / 2 : total - total / 2
+                    begin = window.autoPad == .sameUpper ? NetworkSupport.floorDiv(total, 2) : total - NetworkSupport.floorDiv(total, 2)
                     end = total - begin
                 case .valid:
                     out = full; begin = 0; end = 0
@@ -170,29 +174,35 @@ public enum ConvTransposeOperator: Operator {
             for mi in 0..<m {
                 (acc + mi * outVol).initialize(repeating: bp.map { Double($0[mi]) } ?? 0, count: outVol)
             }
-            for ci in 0..<c {
-                let gi = ci / cg
-                let xc = xp + (ni * c + ci) * inVol
+            for gi in 0..<groups {
                 for mo in 0..<mg {
-                    let mi = gi * mg + mo
-                    let wc = wp + (ci * mg + mo) * kVol
-                    let ac = acc + mi * outVol
-                    for kd in 0..<kD {
-                        for kh in 0..<kH {
-                            for kw in 0..<kW {
-                                let wv = Double(wc[(kd * kH + kh) * kW + kw])
-                                let rw = ranges[2][kw]
-                                if rw.isEmpty { continue }
-                                for id in ranges[0][kd] {
-                                    let od = id * sD - pD + kd * dD
-                                    for ih in ranges[1][kh] {
-                                        let oh = ih * sH - pH + kh * dH
-                                        let xrow = xc + (id * iH + ih) * iW
-                                        let arow = ac + (od * oH + oh) * oW + (kw * dW - pW)
-                                        if sW == 1 {
-                                            for iw in rw { arow[iw] += wv * Double(xrow[iw]) }
-                                        } else {
-                                            for iw in rw { arow[iw * sW] += wv * Double(xrow[iw]) }
+                    let ac = acc + (gi * mg + mo) * outVol
+                    // Input channels of the group in blocks of up to 4 per pass.
+                    for c0 in stride(from: gi * cg, to: (gi + 1) * cg, by: 4) {
+                        let count = min(4, (gi + 1) * cg - c0)
+                        let xb = xp + (ni * c + c0) * inVol
+                        let x1 = xb + (count > 1 ? inVol : 0), x2 = xb + (count > 2 ? 2 * inVol : 0)
+                        let x3 = xb + (count > 3 ? 3 * inVol : 0)
+                        let wb = wp + (c0 * mg + mo) * kVol
+                        let wStep = mg * kVol
+                        for kd in 0..<kD {
+                            for kh in 0..<kH {
+                                for kw in 0..<kW {
+                                    let k = (kd * kH + kh) * kW + kw
+                                    let w0 = Double(wb[k])
+                                    let w1 = count > 1 ? Double(wb[wStep + k]) : 0
+                                    let w2 = count > 2 ? Double(wb[2 * wStep + k]) : 0
+                                    let w3 = count > 3 ? Double(wb[3 * wStep + k]) : 0
+                                    let rw = ranges[2][kw]
+                                    if rw.isEmpty { continue }
+                                    for id in ranges[0][kd] {
+                                        let od = id * sD - pD + kd * dD
+                                        for ih in ranges[1][kh] {
+                                            let oh = ih * sH - pH + kh * dH
+                                            let off = (id * iH + ih) * iW
+                                            NetworkSupport.accumulate(ac + (od * oH + oh) * oW + (kw * dW - pW), accStride: sW,
+                                                                      xb + off, x1 + off, x2 + off, x3 + off, xStride: 1,
+                                                                      w0, w1, w2, w3, count: count, range: rw)
                                         }
                                     }
                                 }

@@ -269,3 +269,52 @@ struct Geometry3 {
         }
     }
 }
+
+// MARK: - Inner loop of the convolution kernels
+
+extension NetworkSupport {
+    /// `acc[o * accStride] += Σ_c w.c * x.c[o * xStride]` for `o` in `range`, over the first
+    /// `count` (1-4) sources. Summing several input channels per pass over the accumulator
+    /// row cuts its loads and stores by up to 4x.
+    @inline(__always)
+    static func accumulate(_ acc: UnsafeMutablePointer<Double>, accStride: Int,
+                           _ x0: UnsafePointer<Float>, _ x1: UnsafePointer<Float>,
+                           _ x2: UnsafePointer<Float>, _ x3: UnsafePointer<Float>, xStride: Int,
+                           _ w0: Double, _ w1: Double, _ w2: Double, _ w3: Double,
+                           count: Int, range: Range<Int>) {
+        if accStride == 1 && xStride == 1 {
+            switch count {
+            case 4:
+                for o in range {
+                    acc[o] += w0 * Double(x0[o]) + w1 * Double(x1[o]) + w2 * Double(x2[o]) + w3 * Double(x3[o])
+                }
+            case 3:
+                for o in range { acc[o] += w0 * Double(x0[o]) + w1 * Double(x1[o]) + w2 * Double(x2[o]) }
+            case 2:
+                for o in range { acc[o] += w0 * Double(x0[o]) + w1 * Double(x1[o]) }
+            default:
+                for o in range { acc[o] += w0 * Double(x0[o]) }
+            }
+        } else {
+            switch count {
+            case 4:
+                for o in range {
+                    let i = o * xStride
+                    acc[o * accStride] += w0 * Double(x0[i]) + w1 * Double(x1[i]) + w2 * Double(x2[i]) + w3 * Double(x3[i])
+                }
+            case 3:
+                for o in range {
+                    let i = o * xStride
+                    acc[o * accStride] += w0 * Double(x0[i]) + w1 * Double(x1[i]) + w2 * Double(x2[i])
+                }
+            case 2:
+                for o in range {
+                    let i = o * xStride
+                    acc[o * accStride] += w0 * Double(x0[i]) + w1 * Double(x1[i])
+                }
+            default:
+                for o in range { acc[o * accStride] += w0 * Double(x0[o * xStride]) }
+            }
+        }
+    }
+}

@@ -184,22 +184,35 @@ public enum PadOperator: Operator {
         if out.elementCount == 0 { return [out] }
         let src = UnsafeRawPointer(x.storage.pointer)
         let dst = out.storage.pointer
-        var written = 0
+        // Walk the output row by row (the last axis), an odometer over the leading axes
+        // giving each row's source offset (or -1 when the row lies in padding).
+        let last = rank - 1
+        let rowMap = rank > 0 ? maps[last] : [0]
+        let rowLength = rowMap.count
+        let rows = out.elementCount / max(rowLength, 1)
+        var index = Array(repeating: 0, count: max(rank - 1, 0))
         constant.withUnsafeBytes { cbytes in
             let cptr = cbytes.baseAddress!
-            // Depth-first over axes; `offset` is the source element offset, -1 inside padding.
-            func fill(_ axis: Int, _ offset: Int) {
-                if axis == rank {
-                    if offset < 0 { (dst + written * size).copyMemory(from: cptr, byteCount: size) }
-                    else { (dst + written * size).copyMemory(from: src + offset * size, byteCount: size) }
-                    written += 1
-                    return
+            for row in 0..<rows {
+                var base = 0
+                for a in 0..<index.count {
+                    let m = maps[a][index[a]]
+                    if m < 0 { base = -1; break }
+                    base += m
                 }
-                for m in maps[axis] {
-                    fill(axis + 1, offset < 0 || m < 0 ? -1 : offset + m)
+                let drow = dst + row * rowLength * size
+                for (j, m) in rowMap.enumerated() {
+                    let from = base < 0 || m < 0 ? cptr : src + (base + m) * size
+                    (drow + j * size).copyMemory(from: from, byteCount: size)
+                }
+                var a = index.count - 1
+                while a >= 0 {
+                    index[a] += 1
+                    if index[a] < outShape[a] { break }
+                    index[a] = 0
+                    a -= 1
                 }
             }
-            fill(0, 0)
         }
         return [out]
     }

@@ -278,17 +278,22 @@ public enum ResizeOperator: Operator {
     }
 
     struct AxisMap {
-        /// Per output index: (input index, weight) taps.
-        var taps: [[(Int, Double)]]
+        /// Taps per output index: 1 (nearest), 2 (linear) or 4 (cubic).
+        var width: Int
+        /// Input index and weight of tap t of output j at `j * width + t`.
+        var index: [Int]
+        var weight: [Double]
         /// Per output index: whether the coordinate falls outside the input (tf_crop_and_resize).
         var outside: [Bool]
         var isIdentity: Bool
     }
 
     static func axisMap(_ attrs: Attributes, inLen: Int, outLen: Int, scale: Float, roiStart: Float, roiEnd: Float) -> AxisMap {
-        var taps: [[(Int, Double)]] = []
-        var outside: [Bool] = []
-        taps.reserveCapacity(outLen)
+        let width = attrs.mode == .nearest ? 1 : attrs.mode == .linear ? 2 : 4
+        var index: [Int] = [], weight: [Double] = [], outside: [Bool] = []
+        index.reserveCapacity(outLen * width)
+        weight.reserveCapacity(outLen * width)
+        outside.reserveCapacity(outLen)
         let extrapolate = attrs.coordinates == .tfCropAndResize
         var identity = inLen == outLen && !extrapolate
         let last = inLen - 1
@@ -298,20 +303,21 @@ public enum ResizeOperator: Operator {
             outside.append(extrapolate && (x < 0 || x > Float(last)))
             switch attrs.mode {
             case .nearest:
-                var i = nearestIndex(attrs.nearest, x, downsampling: scale < 1)
-                i = min(max(i, 0), Float(last))
-                let idx = x.isFinite ? Int(i) : 0
-                taps.append([(idx, 1)])
+                let i = min(max(nearestIndex(attrs.nearest, x, downsampling: scale < 1), 0), Float(last))
+                index.append(x.isFinite ? Int(i) : 0); weight.append(1)
+                if identity && index[o] != o { identity = false }
             case .linear:
+                // ONNX Runtime's form: clamp the coordinate, weight each neighbour by the
+                // distance to the other one.
                 let xc = x.isFinite ? min(max(x, 0), Float(last)) : 0
                 let i0 = min(Int(xc), last)
                 let i1 = min(i0 + 1, last)
                 if i0 == i1 {
-                    taps.append([(i0, 1)])
+                    index += [i0, i0]; weight += [1, 0]
                 } else {
-                    let w0 = abs(xc - Float(i1)), w1 = abs(xc - Float(i0))
-                    taps.append([(i0, Double(w0)), (i1, Double(w1))])
+                    index += [i0, i1]; weight += [Double(abs(xc - Float(i1))), Double(abs(xc - Float(i0)))]
                 }
+                if identity && !(index[2 * o] == o && weight[2 * o] == 1 && weight[2 * o + 1] == 0) { identity = false }
             case .cubic:
                 let xf = x.isFinite ? x : 0
                 let base = Int(xf.rounded(.down))
@@ -325,16 +331,45 @@ public enum ResizeOperator: Operator {
                         sum += coeffs[j]
                     }
                 }
-                taps.append((0..<4).map { j in
-                    (min(max(base - 1 + j, 0), last), Double(coeffs[j] / sum))
-                })
-            }
-            if identity {
-                let t = taps[o]
-                if !(t.count == 1 && t[0].0 == o && t[0].1 == 1) { identity = false }
+                for j in 0..<4 {
+                    index.append(min(max(base - 1 + j, 0), last))
+                    weight.append(Double(coeffs[j] / sum))
+                }
+                if identity && !(base == o && coeffs[1] / sum == 1 && coeffs[0] == 0 && coeffs[2] == 0 && coeffs[3] == 0) {
+                    identity = false
+                }
             }
         }
-        return AxisMap(taps: taps, outside: outside, isIdentity: identity)
+        return AxisMap(width: width, index: index, weight: weight, outside: outside, isIdentity: identity)
+    }
+
+    /// Resizes axis `a` of `src` (shape `shape`) into `dst` with `newLen` along that axis.
+    static func apply(_ map: AxisMap, src: UnsafePointer<Double>, dst: UnsafeMutablePointer<Double>, shape: [Int], axis a: Int, newLen: Int) {
+        let outer = shape[..<a].reduce(1, *), len = shape[a], inner = shape[(a + 1)...].reduce(1, *)
+        let width = map.width
+        map.index.withUnsafeBufferPointer { index in
+            map.weight.withUnsafeBufferPointer { weight in
+                for o in 0..<outer {
+                    let s = src + o * len * inner, d = dst + o * newLen * inner
+                    if inner == 1 {
+                        for j in 0..<newLen {
+                            var acc = 0.0
+                            for t in (j * width)..<(j * width + width) { acc += weight[t] * s[index[t]] }
+                            d[j] = acc
+                        }
+                    } else {
+                        for j in 0..<newLen {
+                            let drow = d + j * inner
+                            drow.initialize(repeating: 0, count: inner)
+                            for t in (j * width)..<(j * width + width) {
+                                let w = weight[t], srow = s + index[t] * inner
+                                for k in 0..<inner { drow[k] += w * srow[k] }
+                            }
+                        }
+                    }
+                }
+            }
+        }
     }
 
     public static func evaluate(_ node: Node, inputs: [Tensor?], opset: Int) throws -> [Tensor] {
@@ -366,32 +401,19 @@ public enum ResizeOperator: Operator {
         // Apply the axes one at a time on a Double buffer.
         var shape = x.shape
         let xp = NetworkSupport.floats(x)
-        var cur = [Double](unsafeUninitializedCapacity: x.elementCount) { buf, n in
-            for i in 0..<x.elementCount { buf[i] = Double(xp[i]) }
-            n = x.elementCount
-        }
+        var cur = UnsafeMutablePointer<Double>.allocate(capacity: max(x.elementCount, 1))
+        for i in 0..<x.elementCount { cur[i] = Double(xp[i]) }
         for a in 0..<rank where !maps[a].isIdentity {
-            let outer = shape[..<a].reduce(1, *), len = shape[a], inner = shape[(a + 1)...].reduce(1, *)
             let newLen = outShape[a]
-            var next = [Double](repeating: 0, count: outer * newLen * inner)
-            let taps = maps[a].taps
-            cur.withUnsafeBufferPointer { src in
-                next.withUnsafeMutableBufferPointer { dst in
-                    for o in 0..<outer {
-                        for j in 0..<newLen {
-                            let d = (o * newLen + j) * inner
-                            for (i, w) in taps[j] {
-                                let s = (o * len + i) * inner
-                                for t in 0..<inner { dst[d + t] += w * src[s + t] }
-                            }
-                        }
-                    }
-                }
-            }
+            let count = shape.reduce(1, *) / max(shape[a], 1) * newLen
+            let next = UnsafeMutablePointer<Double>.allocate(capacity: max(count, 1))
+            apply(maps[a], src: cur, dst: next, shape: shape, axis: a, newLen: newLen)
+            cur.deallocate()
             cur = next
             shape[a] = newLen
         }
-        for i in 0..<cur.count { y[i] = Float(cur[i]) }
+        for i in 0..<out.elementCount { y[i] = Float(cur[i]) }
+        cur.deallocate()
 
         // tf_crop_and_resize: any coordinate outside the input gives extrapolation_value.
         for a in 0..<rank where maps[a].outside.contains(true) {

@@ -38,7 +38,7 @@ public enum CastOperator: Operator {
         case .int8: return fromInteger(x, Int8.self, to: dtype)
         case .uint8: return fromInteger(x, UInt8.self, to: dtype)
         case .bool:
-            let normalized = S.unaryMap(x, UInt8.self, to: .uint8) { $0 != 0 ? 1 : 0 }
+            let normalized = S.unaryMap(x, UInt8.self, to: .uint8) { $0 != 0 ? UInt8(1) : 0 }
             return fromInteger(normalized, UInt8.self, to: dtype)
         }
     }

@@ -57,7 +57,7 @@ public enum ConstantOfShapeOperator: Operator {
     }
 
     static func check(_ shape: [Int], _ node: Node) throws {
-        guard shape.allSatisfy({ $0 >= 0 }) else { throw TensorOpSupport.shapeError(node, "negative dimension in shape \(shape)") }
+        _ = try TensorOpSupport.checkedCount(shape, node)
     }
 
     public static func inferTypes(_ context: OperatorContext) throws -> [TensorType] {

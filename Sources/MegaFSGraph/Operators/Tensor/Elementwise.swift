@@ -88,7 +88,7 @@ enum BinaryElementwise {
     static func logic(_ node: Node, _ inputs: [Tensor?], _ f: (Bool, Bool) -> Bool) throws -> Tensor {
         let (a, b, shape) = try operands(node, inputs, allowed: [.bool])
         return TensorOpSupport.binaryMap(a, UInt8.self, b, UInt8.self, shape: shape, to: .bool) {
-            f($0 != 0, $1 != 0) ? 1 : 0
+            f($0 != 0, $1 != 0) ? UInt8(1) : 0
         }
     }
 }

@@ -30,6 +30,7 @@ public enum ExpandOperator: Operator {
         let target = try TensorOpSupport.integers1D(TensorOpSupport.required(inputs, 1, node), node, "shape")
         guard target.allSatisfy({ $0 >= 0 }) else { throw TensorOpSupport.shapeError(node, "negative dimension in shape \(target)") }
         let outShape = try OperatorSupport.broadcast(x.shape, target, node: node.displayName)
+        _ = try TensorOpSupport.checkedCount(outShape, node)
         if outShape == x.shape { return [x] }
         return [TensorOpSupport.stridedCopy(x, shape: outShape, strides: TensorOpSupport.broadcastStrides(x.shape, to: outShape),
                                             outShape: outShape)]
@@ -47,6 +48,12 @@ public enum TileOperator: Operator {
         guard repeats.allSatisfy({ $0 >= 0 }) else { throw TensorOpSupport.shapeError(node, "negative repeat in \(repeats)") }
     }
 
+    static func tiled(_ d: Int, _ r: Int, _ node: Node) throws -> Int {
+        let (v, overflow) = d.multipliedReportingOverflow(by: r)
+        guard !overflow else { throw TensorOpSupport.shapeError(node, "tiling \(d) by \(r) overflows") }
+        return v
+    }
+
     public static func inferTypes(_ context: OperatorContext) throws -> [TensorType] {
         let node = context.node
         guard context.inputTypes.count == 2 else {
@@ -58,8 +65,8 @@ public enum TileOperator: Operator {
             return [TensorType(dtype: t.dtype, shape: Array(repeating: .unknown, count: shape.count))]
         }
         try check(repeats, rank: shape.count, node)
-        return [TensorType(dtype: t.dtype, shape: zip(shape, repeats).map { d, r in
-            if let v = d.value { return .fixed(v * r) }
+        return [TensorType(dtype: t.dtype, shape: try zip(shape, repeats).map { d, r in
+            if let v = d.value { return .fixed(try tiled(v, r, node)) }
             return r == 1 ? d : (r == 0 ? .fixed(0) : .unknown)
         })]
     }
@@ -69,7 +76,8 @@ public enum TileOperator: Operator {
         let x = try TensorOpSupport.required(inputs, 0, node)
         let repeats = try TensorOpSupport.integers1D(TensorOpSupport.required(inputs, 1, node), node, "repeats")
         try check(repeats, rank: x.rank, node)
-        let outShape = zip(x.shape, repeats).map { $0 * $1 }
+        let outShape = try zip(x.shape, repeats).map { try tiled($0, $1, node) }
+        _ = try TensorOpSupport.checkedCount(outShape, node)
         // View the output as [r0, d0, r1, d1, ...] reading the input with stride 0 on the r axes.
         let inStrides = TensorOpSupport.contiguousStrides(x.shape)
         var shape: [Int] = [], strides: [Int] = []

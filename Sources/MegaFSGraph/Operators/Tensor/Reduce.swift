@@ -11,7 +11,8 @@ import Foundation
 // Float sums/products accumulate in double; integer ones wrap in int64 and are truncated back
 // (C semantics); integer ReduceMean truncates toward zero. Reducing an empty axis gives the
 // identity of the reduction (0 for sums, 1 for products, -inf / the type's minimum for Max,
-// +inf / the type's maximum for Min, NaN for a float mean).
+// +inf / the type's maximum for Min) and 0 for a mean, as ONNX Runtime does. ReduceMax/Min skip
+// NaN (ONNX leaves NaN handling open; ONNX Runtime skips a NaN that follows a number).
 
 enum ReductionSupport {
     enum Kind { case sum, mean, max, min, prod, sumSquare, l1, l2 }
@@ -138,15 +139,15 @@ enum ReductionSupport {
             case .prod: accumulate(x, Float.self, p, outStrides) { $0 * Double($1) }
             case .sumSquare, .l2: accumulate(x, Float.self, p, outStrides) { $0 + Double($1) * Double($1) }
             case .l1: accumulate(x, Float.self, p, outStrides) { $0 + Double(Swift.abs($1)) }
-            case .max: accumulate(x, Float.self, p, outStrides) { a, v in v.isNaN || Double(v) > a ? Double(v) : a }
-            case .min: accumulate(x, Float.self, p, outStrides) { a, v in v.isNaN || Double(v) < a ? Double(v) : a }
+            case .max: accumulate(x, Float.self, p, outStrides) { a, v in Double(v) > a ? Double(v) : a }
+            case .min: accumulate(x, Float.self, p, outStrides) { a, v in Double(v) < a ? Double(v) : a }
             }
         }
         let out = Tensor(zeros: .float32, shape: outShape)
         let po = TensorOpSupport.typedPointer(out, Float.self)
         for i in 0..<outCount {
             switch kind {
-            case .mean: po[i] = Float(acc[i] / Double(count))
+            case .mean: po[i] = count == 0 ? 0 : Float(acc[i] / Double(count))
             case .l2: po[i] = Float(acc[i].squareRoot())
             default: po[i] = Float(acc[i])
             }

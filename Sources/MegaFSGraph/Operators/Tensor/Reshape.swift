@@ -38,13 +38,15 @@ public enum ReshapeOperator: Operator {
         for i in out.indices where out[i] == 0 && !allowZero { out[i] = input[i] }
         let total = input.reduce(1, *)
         if let i = out.firstIndex(of: -1) {
-            let known = out.enumerated().filter { $0.offset != i }.reduce(1) { $0 * $1.element }
+            var others = out
+            others.remove(at: i)
+            let known = try TensorOpSupport.checkedCount(others, node)
             guard known != 0, total % known == 0 else {
                 throw TensorOpSupport.shapeError(node, "cannot reshape \(input) to \(requested)")
             }
             out[i] = total / known
         }
-        guard out.reduce(1, *) == total else {
+        guard try TensorOpSupport.checkedCount(out, node) == total else {
             throw TensorOpSupport.shapeError(node, "cannot reshape \(input) (\(total) elements) to \(requested)")
         }
         return out
@@ -88,11 +90,14 @@ public enum ReshapeOperator: Operator {
         }
         guard let inferIndex = req.firstIndex(of: -1) else { return [TensorType(dtype: t.dtype, shape: out)] }
         // Solve -1 symbolically: cancel the symbols copied by 0 against the input's symbols.
-        var inFixed = 1, outFixed = 1
         var inSymbols: [String] = [], outSymbols: [String] = []
-        for d in input { if let v = d.value { inFixed *= v } else if case .symbolic(let s) = d { inSymbols.append(s) } }
-        for (i, d) in out.enumerated() where i != inferIndex {
-            if let v = d.value { outFixed *= v } else if case .symbolic(let s) = d { outSymbols.append(s) }
+        for d in input { if case .symbolic(let s) = d { inSymbols.append(s) } }
+        for (i, d) in out.enumerated() where i != inferIndex { if case .symbolic(let s) = d { outSymbols.append(s) } }
+        let inProduct = TensorOpSupport.product(ArraySlice(input.map { $0.value.map(Dim.fixed) ?? .fixed(1) }))
+        let outProduct = TensorOpSupport.product(ArraySlice(out.enumerated().filter { $0.offset != inferIndex }
+            .map { $0.element.value.map(Dim.fixed) ?? .fixed(1) }))
+        guard let inFixed = inProduct.value, let outFixed = outProduct.value else {
+            return [TensorType(dtype: t.dtype, shape: out)]
         }
         var remaining = inSymbols
         var solvable = !outSymbols.contains("") && !inSymbols.contains("")

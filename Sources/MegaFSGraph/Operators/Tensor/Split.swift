@@ -18,7 +18,7 @@ public enum SplitOperator: Operator {
             guard explicit.count == outputs else {
                 throw TensorOpSupport.shapeError(node, "split \(explicit) has \(explicit.count) sizes for \(outputs) outputs")
             }
-            guard explicit.allSatisfy({ $0 >= 0 }), explicit.reduce(0, +) == dim else {
+            guard explicit.allSatisfy({ $0 >= 0 && $0 <= dim }), explicit.reduce(0, &+) == dim else {
                 throw TensorOpSupport.shapeError(node, "split \(explicit) does not add up to the dimension \(dim)")
             }
             return explicit

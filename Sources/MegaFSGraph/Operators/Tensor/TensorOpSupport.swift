@@ -117,12 +117,35 @@ enum TensorOpSupport {
         return s[0].value
     }
 
+    /// Largest element count a shape read from a model may have (larger is treated as corrupt).
+    static let maxElements = 1 << 40
+
+    /// Element count of a shape that comes from model data (Reshape/Expand/ConstantOfShape/Tile
+    /// targets): throws instead of trapping on negative dims or overflow.
+    static func checkedCount(_ shape: [Int], _ node: Node) throws -> Int {
+        if let bad = shape.first(where: { $0 < 0 }) {
+            throw shapeError(node, "negative dimension \(bad) in shape \(shape)")
+        }
+        if shape.contains(0) { return 0 }
+        var count = 1
+        for d in shape {
+            let (p, overflow) = count.multipliedReportingOverflow(by: d)
+            guard !overflow, p <= maxElements else { throw shapeError(node, "shape \(shape) is too large") }
+            count = p
+        }
+        return count
+    }
+
     /// Product of dims: fixed if all fixed, the symbol if exactly one symbolic and the rest 1.
     static func product(_ dims: ArraySlice<Dim>) -> Dim {
         var p = 1
         var symbol: Dim?
         for d in dims {
-            if let v = d.value { p *= v } else {
+            if let v = d.value {
+                let (q, overflow) = p.multipliedReportingOverflow(by: v)
+                if overflow { return .unknown }
+                p = q
+            } else {
                 if symbol != nil { return p == 0 ? .fixed(0) : .unknown }
                 symbol = d
             }

@@ -205,6 +205,6 @@ public enum NotOperator: Operator {
     }
     public static func evaluate(_ node: Node, inputs: [Tensor?], opset: Int) throws -> [Tensor] {
         let x = try UnaryElementwise.input(node, inputs, allowed: [.bool])
-        return [TensorOpSupport.unaryMap(x, UInt8.self, to: .bool) { $0 == 0 ? 1 : 0 }]
+        return [TensorOpSupport.unaryMap(x, UInt8.self, to: .bool) { $0 == 0 ? UInt8(1) : 0 }]
     }
 }

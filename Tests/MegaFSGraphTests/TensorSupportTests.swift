@@ -60,3 +60,51 @@ enum TensorTestSupport {
         }
     }
 }
+
+@Suite("Tensor operators: shared loops and registry")
+struct TensorSupportTests {
+    @Test func coalesceMergesContiguousAndBroadcastDims() {
+        // [2,3,4] contiguous + operand broadcast over the last two dims
+        let (shape, strides) = TensorOpSupport.coalesce([2, 3, 4], [[12, 4, 1], [1, 0, 0]])
+        #expect(shape == [2, 12])
+        #expect(strides == [[12, 1], [1, 0]])
+        // size-1 dims vanish; a fully contiguous walk becomes one run
+        let (s2, st2) = TensorOpSupport.coalesce([1, 5, 1, 6], [[30, 6, 6, 1]])
+        #expect(s2 == [30] && st2 == [[1]])
+    }
+
+    @Test func forEachRunVisitsEveryElementOnce() {
+        var seen: [Int] = []
+        TensorOpSupport.forEachRun(shape: [2, 3], strides: [[3, 1], [1, 2]]) { off, n, inner in
+            for i in 0..<n { seen.append(off[1] + i * inner[1]) }
+        }
+        #expect(seen == [0, 2, 4, 1, 3, 5]) // a transposed walk of a [3,2] tensor
+        var calls = 0
+        TensorOpSupport.forEachRun(shape: [], strides: [[]]) { _, n, _ in calls += n }
+        #expect(calls == 1) // a scalar is one element
+        TensorOpSupport.forEachRun(shape: [3, 0], strides: [[0, 1]]) { _, _, _ in calls += 100 }
+        #expect(calls == 1) // empty shapes visit nothing
+    }
+
+    @Test func truncationNeverTraps() {
+        #expect(TensorOpSupport.truncate(-2.7, to: Int64.self) == -2)
+        #expect(TensorOpSupport.truncate(.nan, to: Int64.self) == Int64.min)
+        #expect(TensorOpSupport.truncate(1e30, to: Int32.self) == Int32.min)
+        #expect(TensorOpSupport.truncate(300.5, to: UInt8.self) == 44)
+        #expect(TensorOpSupport.truncate(-1.5, to: UInt8.self) == 255)
+    }
+
+    @Test func everyRequiredOperatorIsRegistered() {
+        let required = """
+            Relu LeakyRelu Sigmoid Tanh Add Sub Mul Div Pow Sqrt Reciprocal Neg Abs Exp Log Erf Floor Ceil Clip \
+            Min Max Equal Less Greater Not And Or Where ReduceSum ReduceMean ReduceMax ReduceMin ReduceProd \
+            ReduceSumSquare Softmax Reshape Flatten Squeeze Unsqueeze Transpose Concat Slice Gather Split Expand \
+            Tile Shape Size Constant ConstantOfShape Cast Identity Range Dropout
+            """.split(separator: " ").map(String.init)
+        for op in required {
+            #expect(OperatorRegistry.tensorOperators.contains { $0.opType == op }, "\(op) is missing")
+        }
+        let types = OperatorRegistry.tensorOperators.map { $0.opType }
+        #expect(Set(types).count == types.count)
+    }
+}

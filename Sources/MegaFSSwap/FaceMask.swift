@@ -1,0 +1,290 @@
+import Dispatch
+import Foundation
+
+/// The soft blend mask of the released MegaFS code (architecture notes, section 5).
+///
+/// 1. `faceMap`: m0 = [label in {1,2,3,4,5,6,10,12,13}] + [label == 11], each 0/1 map resized to
+///    the output size with half-pixel bilinear (`Resize`; OpenCV's default INTER_LINEAR,
+///    align_corners=False, edge-clamped) and added.
+/// 2. `softErode`: SoftErosion(kernel 17, threshold 0.9, iterations 7).
+public enum FaceMask {
+    /// CelebAMask-HQ labels of the face: skin, brows, eyes, glasses, nose, lips.
+    public static let faceLabels: [UInt8] = [1, 2, 3, 4, 5, 6, 10, 12, 13]
+    /// CelebAMask-HQ label of the inner mouth.
+    public static let mouthLabel: UInt8 = 11
+
+    /// SoftErosion parameters; the defaults are the released code's.
+    public struct SoftErosion: Sendable, Equatable {
+        public var kernelSize: Int
+        public var threshold: Float
+        public var iterations: Int
+        /// Worker count for the convolutions (default: all active processors).
+        public var threads: Int
+
+        public init(kernelSize: Int = 17, threshold: Float = 0.9, iterations: Int = 7,
+                    threads: Int = ProcessInfo.processInfo.activeProcessorCount) {
+            self.kernelSize = kernelSize
+            self.threshold = threshold
+            self.iterations = iterations
+            self.threads = threads
+        }
+    }
+
+    /// m0 from a label map at `width` x `height` (single-channel float image, values 0...1).
+    /// The face and mouth maps are resized separately (in Double) and added, then rounded to
+    /// float32, exactly like the reference pipeline.
+    public static func faceMap(_ labels: LabelMap, width: Int, height: Int) -> FloatImage {
+        precondition(width > 0 && height > 0)
+        var isFace = [Bool](repeating: false, count: 256)
+        for l in faceLabels { isFace[Int(l)] = true }
+        let face = labels.labels.map { isFace[Int($0)] ? 1.0 : 0.0 }
+        let mouth = labels.labels.map { $0 == mouthLabel ? 1.0 : 0.0 }
+        let rf = Resize.bilinear(plane: face, width: labels.width, height: labels.height, outWidth: width, outHeight: height)
+        let rm = Resize.bilinear(plane: mouth, width: labels.width, height: labels.height, outWidth: width, outHeight: height)
+        var m = [Float](repeating: 0, count: width * height)
+        for i in 0..<m.count { m[i] = Float(rf[i] + rm[i]) }
+        return FloatImage(uncheckedWidth: width, height: height, channels: 1, values: m)
+    }
+
+    /// The soft blend mask from a label map: `softErode(faceMap(labels, width, height))`.
+    public static func fromLabels(_ labels: LabelMap, width: Int, height: Int,
+                                  erosion: SoftErosion = SoftErosion()) -> FloatImage {
+        softErode(faceMap(labels, width: width, height: height), erosion)
+    }
+
+    /// The face region used when no label map is given: a filled ellipse (1 inside, 0 outside,
+    /// tested at pixel centres), smoothed with the same SoftErosion as a label mask.
+    /// Centre and semi-axes are fractions of the image width / height, chosen for aligned
+    /// FFHQ / CelebA-HQ crops (skin from the forehead to the chin, cheek to cheek).
+    public struct Ellipse: Sendable, Equatable {
+        public var centerX: Double
+        public var centerY: Double
+        public var radiusX: Double
+        public var radiusY: Double
+
+        /// Centre (0.5, 0.56), semi-axes (0.28, 0.32) of the width and height.
+        public init(centerX: Double = 0.5, centerY: Double = 0.56, radiusX: Double = 0.28, radiusY: Double = 0.32) {
+            self.centerX = centerX
+            self.centerY = centerY
+            self.radiusX = radiusX
+            self.radiusY = radiusY
+        }
+    }
+
+    /// The hard ellipse (before smoothing).
+    public static func ellipseMap(width: Int, height: Int, ellipse: Ellipse = Ellipse()) -> FloatImage {
+        precondition(width > 0 && height > 0 && ellipse.radiusX > 0 && ellipse.radiusY > 0)
+        var m = [Float](repeating: 0, count: width * height)
+        let cx = ellipse.centerX * Double(width), cy = ellipse.centerY * Double(height)
+        let rx = ellipse.radiusX * Double(width), ry = ellipse.radiusY * Double(height)
+        for y in 0..<height {
+            let dy = (Double(y) + 0.5 - cy) / ry
+            for x in 0..<width {
+                let dx = (Double(x) + 0.5 - cx) / rx
+                if dx * dx + dy * dy <= 1 { m[y * width + x] = 1 }
+            }
+        }
+        return FloatImage(uncheckedWidth: width, height: height, channels: 1, values: m)
+    }
+
+    /// The default soft mask without a label map: `softErode(ellipseMap(...))`.
+    public static func defaultMask(width: Int, height: Int, ellipse: Ellipse = Ellipse(),
+                                   erosion: SoftErosion = SoftErosion()) -> FloatImage {
+        softErode(ellipseMap(width: width, height: height, ellipse: ellipse), erosion)
+    }
+
+    // MARK: - SoftErosion
+
+    /// The kernel, row-major size x size: K[y][x] = max(dist) - dist, dist the Euclidean
+    /// distance to the centre (size/2, size/2), normalised to sum 1. Computed in float32 with
+    /// NumPy's pairwise summation order for the sum, as the reference does.
+    public static func softErosionKernel(size: Int = 17) -> [Float] {
+        precondition(size > 0 && size % 2 == 1, "kernel size \(size) must be odd")
+        let r = Float(size / 2)
+        var dist = [Float](repeating: 0, count: size * size)
+        for y in 0..<size {
+            for x in 0..<size {
+                let dx = Float(x) - r, dy = Float(y) - r
+                dist[y * size + x] = (dx * dx + dy * dy).squareRoot()
+            }
+        }
+        let top = dist.max()!
+        var k = dist.map { top - $0 }
+        let s = pairwiseSum(k[...])
+        if s > 0 { k = k.map { $0 / s } } else { k = [Float](repeating: 0, count: k.count); k[k.count / 2] = 1 }
+        return k
+    }
+
+    /// NumPy's float32 pairwise summation (`pairwise_sum` in numpy/core/src/umath/loops).
+    static func pairwiseSum(_ a: ArraySlice<Float>) -> Float {
+        let n = a.count, b = a.startIndex
+        if n < 8 {
+            var res: Float = -0.0
+            for i in 0..<n { res += a[b + i] }
+            return res
+        } else if n <= 128 {
+            var r = [Float](repeating: 0, count: 8)
+            for j in 0..<8 { r[j] = a[b + j] }
+            var i = 8
+            while i < n - (n % 8) {
+                for j in 0..<8 { r[j] += a[b + i + j] }
+                i += 8
+            }
+            var res = ((r[0] + r[1]) + (r[2] + r[3])) + ((r[4] + r[5]) + (r[6] + r[7]))
+            while i < n { res += a[b + i]; i += 1 }
+            return res
+        } else {
+            var n2 = n / 2
+            n2 -= n2 % 8
+            return pairwiseSum(a[b..<(b + n2)]) + pairwiseSum(a[(b + n2)..<(b + n)])
+        }
+    }
+
+    /// SoftErosion of a single-channel mask: `iterations - 1` times m = min(m, conv(m, K));
+    /// then m = conv(m, K); values >= threshold become 1, the others are divided by the largest
+    /// of them. conv is a 2-D cross-correlation with zero padding size/2 (same size out).
+    ///
+    /// Edge cases: when no value is below the threshold the mask is all ones; when the largest
+    /// value below the threshold is 0 (e.g. an empty mask), those values stay 0 (the reference
+    /// would divide 0 by 0 and produce NaN).
+    public static func softErode(_ mask: FloatImage, _ p: SoftErosion = SoftErosion()) -> FloatImage {
+        precondition(mask.channels == 1, "softErode needs a single-channel mask")
+        precondition(p.iterations >= 1)
+        let kernel = softErosionKernel(size: p.kernelSize)
+        let conv = Convolver(width: mask.width, height: mask.height, kernel: kernel, size: p.kernelSize,
+                             threads: max(1, p.threads))
+        var m = mask.values
+        for _ in 0..<(p.iterations - 1) {
+            let c = conv.apply(m)
+            for i in 0..<m.count { m[i] = min(m[i], c[i]) }   // torch.min: NaN propagates; none arise here
+        }
+        m = conv.apply(m)
+        let t = p.threshold
+        var below: Float = -.infinity
+        for v in m where !(v >= t) { below = max(below, v) }
+        for i in 0..<m.count {
+            if m[i] >= t { m[i] = 1 } else if below > 0 { m[i] = m[i] / below }
+        }
+        return FloatImage(uncheckedWidth: mask.width, height: mask.height, channels: 1, values: m)
+    }
+
+    /// A square-kernel, zero-padded, same-size 2-D cross-correlation over unsafe buffers.
+    ///
+    /// Speed: the kernel of SoftErosion is symmetric in x and y (K[y][x] = K[s-1-y][x] =
+    /// K[y][s-1-x]), so each output row first adds the mirrored input rows (ky, s-1-ky), then
+    /// for each kernel column pair adds the mirrored columns and multiplies once: 81 multiplies
+    /// instead of 289 per pixel for 17x17. Rows whose whole window is zero are skipped, and each
+    /// row only visits the columns its window's nonzero inputs can reach (exact: the skipped
+    /// outputs are sums of zeros). Rows are spread over threads with `concurrentPerform`.
+    /// Falls back to the plain loop when the kernel is not symmetric.
+    /// Buffers shared read-only (`pad`, `kern`) or written in disjoint rows (`out`) by the workers.
+    struct Shared: @unchecked Sendable {
+        let pad: UnsafePointer<Float>
+        let out: UnsafeMutablePointer<Float>
+        let kern: UnsafePointer<Float>
+    }
+
+    struct Convolver {
+        let width: Int, height: Int, size: Int, radius: Int
+        let kernel: [Float]
+        let symmetric: Bool
+        let threads: Int
+
+        init(width: Int, height: Int, kernel: [Float], size: Int, threads: Int) {
+            self.width = width
+            self.height = height
+            self.size = size
+            radius = size / 2
+            self.kernel = kernel
+            self.threads = threads
+            var sym = true
+            for y in 0..<size {
+                for x in 0..<size {
+                    let v = kernel[y * size + x]
+                    if v != kernel[(size - 1 - y) * size + x] || v != kernel[y * size + size - 1 - x] { sym = false }
+                }
+            }
+            symmetric = sym
+        }
+
+        func apply(_ input: [Float]) -> [Float] {
+            let w = width, h = height, r = radius, s = size
+            let pw = w + 2 * r                    // padded row length
+            // Zero-padded copy of the input: (h + 2r) rows of pw.
+            var padded = [Float](repeating: 0, count: (h + 2 * r) * pw)
+            // Nonzero column range per input row (lo > hi when the row is all zero).
+            var lo = [Int](repeating: Int.max, count: h), hi = [Int](repeating: Int.min, count: h)
+            input.withUnsafeBufferPointer { src in
+                padded.withUnsafeMutableBufferPointer { dst in
+                    for y in 0..<h {
+                        let row = src.baseAddress! + y * w
+                        (dst.baseAddress! + (y + r) * pw + r).update(from: row, count: w)
+                        var a = Int.max, b = Int.min
+                        for x in 0..<w where row[x] != 0 { if a == Int.max { a = x }; b = x }
+                        lo[y] = a; hi[y] = b
+                    }
+                }
+            }
+            var output = [Float](repeating: 0, count: w * h)
+            let chunk = max(1, (h + threads * 4 - 1) / (threads * 4))
+            let jobs = (h + chunk - 1) / chunk
+            padded.withUnsafeBufferPointer { pad in
+                output.withUnsafeMutableBufferPointer { out in
+                    kernel.withUnsafeBufferPointer { kern in
+                        let shared = Shared(pad: pad.baseAddress!, out: out.baseAddress!, kern: kern.baseAddress!)
+                        let lo = lo, hi = hi
+                        DispatchQueue.concurrentPerform(iterations: jobs) { job in
+                            let pad = shared.pad, out = shared.out, kern = shared.kern
+                            let rowSum = UnsafeMutablePointer<Float>.allocate(capacity: pw)
+                            defer { rowSum.deallocate() }
+                            for y in (job * chunk)..<min(h, (job + 1) * chunk) {
+                                // Columns of this output row that can be nonzero.
+                                var a = Int.max, b = Int.min
+                                for iy in max(0, y - r)...min(h - 1, y + r) where lo[iy] <= hi[iy] {
+                                    a = min(a, lo[iy]); b = max(b, hi[iy])
+                                }
+                                guard a <= b else { continue }
+                                let x0 = max(0, a - r), x1 = min(w - 1, b + r)
+                                let n = x1 - x0 + 1
+                                let acc = out + y * w + x0
+                                if symmetric {
+                                    // padded column of output x, tap kx: x + kx; base offset x0.
+                                    for ky in 0...r {
+                                        let top = pad + (y + ky) * pw + x0
+                                        if ky < r {
+                                            let bot = pad + (y + s - 1 - ky) * pw + x0
+                                            for i in 0..<(n + 2 * r) { rowSum[i] = top[i] + bot[i] }
+                                        } else {
+                                            for i in 0..<(n + 2 * r) { rowSum[i] = top[i] }
+                                        }
+                                        for kx in 0...r {
+                                            let wgt = kern[ky * s + kx]
+                                            if wgt == 0 { continue }
+                                            let left = rowSum + kx
+                                            if kx < r {
+                                                let right = rowSum + (s - 1 - kx)
+                                                for i in 0..<n { acc[i] += wgt * (left[i] + right[i]) }
+                                            } else {
+                                                for i in 0..<n { acc[i] += wgt * left[i] }
+                                            }
+                                        }
+                                    }
+                                } else {
+                                    for ky in 0..<s {
+                                        let row = pad + (y + ky) * pw + x0
+                                        for kx in 0..<s {
+                                            let wgt = kern[ky * s + kx]
+                                            let src = row + kx
+                                            for i in 0..<n { acc[i] += wgt * src[i] }
+                                        }
+                                    }
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+            return output
+        }
+    }
+}

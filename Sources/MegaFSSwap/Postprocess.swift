@@ -1,0 +1,134 @@
+import Foundation
+import MegaFSGraph
+
+/// The released code's post-processing (architecture notes, section 0 step 5).
+public enum Postprocess {
+    /// How blended float values become bytes.
+    public enum Rounding: Sendable, Equatable {
+        /// Round to nearest, ties to even, then clip to 0...255: `np.clip(np.rint(x), 0, 255)`,
+        /// what the fixtures' reference (`megafs_pipeline.to_u8`) does. The default.
+        case nearest
+        /// Clip to 0...255, then truncate toward zero, as a bare numpy `astype(np.uint8)` does
+        /// for values already in range (it would wrap values outside 0...255).
+        case truncate
+    }
+
+    /// Min-max normalises a generated image to [0,255] over all its values (all channels
+    /// together), without clamping: y = (x - min) / (max - min) * 255 in float32, in that
+    /// operation order. Accepts (1,3,H,W) or (3,H,W) float32; returns HWC float.
+    /// Throws for other shapes, non-finite values, or a constant image (max == min, where the
+    /// reference would divide by zero).
+    public static func denormalize(_ generated: Tensor) throws -> FloatImage {
+        guard generated.dtype == .float32 else {
+            throw ImageError.invalidArgument("generated image is \(generated.dtype.name), expected float32")
+        }
+        let s = generated.shape
+        guard (s.count == 4 && s[0] == 1 && s[1] == 3) || (s.count == 3 && s[0] == 3) else {
+            throw ImageError.invalidArgument("generated image has shape \(s), expected (1,3,H,W) or (3,H,W)")
+        }
+        let h = s[s.count - 2], w = s[s.count - 1]
+        guard h > 0, w > 0 else { throw ImageError.invalidArgument("generated image has shape \(s)") }
+        let x = generated.storage.bytes.bindMemory(to: Float.self)
+        var lo = Float.infinity, hi = -Float.infinity
+        for v in x {
+            guard v.isFinite else { throw ImageError.invalidArgument("generated image contains a non-finite value (\(v))") }
+            lo = min(lo, v); hi = max(hi, v)
+        }
+        guard hi > lo else {
+            throw ImageError.invalidArgument("generated image is constant (\(lo)); min-max normalisation is undefined")
+        }
+        let range = hi - lo
+        let plane = h * w
+        var out = [Float](repeating: 0, count: plane * 3)
+        for c in 0..<3 {
+            for p in 0..<plane {
+                out[p * 3 + c] = (x[c * plane + p] - lo) / range * 255
+            }
+        }
+        return FloatImage(uncheckedWidth: w, height: h, channels: 3, values: out)
+    }
+
+    /// out = swapped * m + target * (1 - m), per pixel and channel, in float32 (the reference's
+    /// `blend`). All three must have the same width and height; `mask` has one channel.
+    public static func blend(swapped: FloatImage, target: FloatImage, mask: FloatImage) throws -> FloatImage {
+        guard swapped.width == target.width, swapped.height == target.height,
+              mask.width == target.width, mask.height == target.height else {
+            throw ImageError.invalidArgument("blend sizes differ: swapped \(swapped.width)x\(swapped.height), target \(target.width)x\(target.height), mask \(mask.width)x\(mask.height)")
+        }
+        guard swapped.channels == target.channels, mask.channels == 1 else {
+            throw ImageError.invalidArgument("blend channels: swapped \(swapped.channels), target \(target.channels), mask \(mask.channels) (expected equal, equal, 1)")
+        }
+        let c = swapped.channels
+        var out = [Float](repeating: 0, count: swapped.values.count)
+        swapped.values.withUnsafeBufferPointer { s in
+            target.values.withUnsafeBufferPointer { t in
+                mask.values.withUnsafeBufferPointer { m in
+                    out.withUnsafeMutableBufferPointer { o in
+                        for p in 0..<(swapped.width * swapped.height) {
+                            let mv = m[p], inv = 1 - mv
+                            for ch in 0..<c {
+                                let i = p * c + ch
+                                o[i] = s[i] * mv + t[i] * inv
+                            }
+                        }
+                    }
+                }
+            }
+        }
+        return FloatImage(uncheckedWidth: swapped.width, height: swapped.height, channels: c, values: out)
+    }
+
+    /// A 3-channel float image (0...255 scale) to 8-bit RGB. NaN becomes 0.
+    public static func toRGB8(_ image: FloatImage, rounding: Rounding = .nearest) throws -> RGBImage {
+        guard image.channels == 3 else {
+            throw ImageError.invalidArgument("toRGB8 needs 3 channels, got \(image.channels)")
+        }
+        let px = image.values.map { v -> UInt8 in
+            guard !v.isNaN else { return 0 }
+            switch rounding {
+            case .nearest: return UInt8(min(max(v.rounded(.toNearestOrEven), 0), 255))
+            case .truncate: return UInt8(min(max(v, 0), 255).rounded(.towardZero))
+            }
+        }
+        return RGBImage(uncheckedWidth: image.width, height: image.height, pixels: px)
+    }
+
+    /// Where the blended image is delivered.
+    public enum OutputSize: Sendable, Equatable {
+        /// At the generator's size (1024x1024 for the released model): the released behaviour.
+        case generator
+        /// At the target's own size: the target is resized to the generator's size for the
+        /// blend (as always), and the blended float image is resized back to the target's size
+        /// (half-pixel bilinear) before rounding. Identical to `.generator` for a target that
+        /// already has the generator's size.
+        case target
+    }
+
+    /// The outputs of `composite`.
+    public struct Composite: Sendable {
+        /// The generated image, min-max normalised, HWC at the generator's size.
+        public var swapped: FloatImage
+        /// The blend at the generator's size, float, not rounded.
+        public var blended: FloatImage
+        /// The delivered 8-bit image (generator or target size, see `OutputSize`).
+        public var image: RGBImage
+    }
+
+    /// Step 5 of the swap: denormalise `generated`, resize the target (float, not rounded) to the
+    /// generator's size, blend with `mask` (generator size, one channel, e.g. from
+    /// `FaceMask.fromLabels`), round to 8 bits at the requested size.
+    public static func composite(generated: Tensor, target: RGBImage, mask: FloatImage,
+                                 outputSize: OutputSize = .target, rounding: Rounding = .nearest) throws -> Composite {
+        let swapped = try denormalize(generated)
+        guard mask.width == swapped.width, mask.height == swapped.height, mask.channels == 1 else {
+            throw ImageError.invalidArgument("mask is \(mask.width)x\(mask.height)x\(mask.channels), the generated image \(swapped.width)x\(swapped.height) (need one channel of the same size)")
+        }
+        let targetResized = Resize.bilinear(target, width: swapped.width, height: swapped.height)
+        let blended = try blend(swapped: swapped, target: targetResized, mask: mask)
+        var delivered = blended
+        if outputSize == .target, target.width != swapped.width || target.height != swapped.height {
+            delivered = Resize.bilinear(blended, width: target.width, height: target.height)
+        }
+        return Composite(swapped: swapped, blended: blended, image: try toRGB8(delivered, rounding: rounding))
+    }
+}

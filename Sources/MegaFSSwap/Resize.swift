@@ -1,0 +1,113 @@
+import Foundation
+
+/// Bilinear resizing with half-pixel centres and no antialiasing: for each output index d
+/// along an axis of `n_in` -> `n_out` samples, src = (d + 0.5) * (n_in / n_out) - 0.5, clamped to
+/// [0, n_in - 1]; i0 = floor(src), i1 = min(i0 + 1, n_in - 1), f = src - i0; rows are
+/// interpolated first (top/bottom), then the two are mixed along y, in Double precision.
+///
+/// This is PyTorch's `F.interpolate(mode="bilinear", align_corners=False, antialias=False)`,
+/// OpenCV's `cv2.resize(..., INTER_LINEAR)` on float data (edge-clamped), and the
+/// `resize_bilinear` of the fixtures' reference pipeline (`examples/export/megafs_pipeline.py`),
+/// whose operation order it follows so results agree to float32 rounding. (OpenCV on uint8
+/// images uses 11-bit fixed-point weights and differs by up to about one grey level; the
+/// released MegaFS code resizes uint8 images with OpenCV, the fixtures use the float formula.)
+/// Same-size "resizes" copy the values.
+public enum Resize {
+    struct Axis {
+        var i0: [Int]
+        var i1: [Int]
+        var f: [Double]
+
+        init(input nIn: Int, output nOut: Int) {
+            let ratio = Double(nIn) / Double(nOut)
+            i0 = []; i1 = []; f = []
+            i0.reserveCapacity(nOut); i1.reserveCapacity(nOut); f.reserveCapacity(nOut)
+            for d in 0..<nOut {
+                let s = min(max((Double(d) + 0.5) * ratio - 0.5, 0), Double(nIn - 1))
+                let a = Int(s.rounded(.down))
+                i0.append(a)
+                i1.append(min(a + 1, nIn - 1))
+                f.append(s - Double(a))
+            }
+        }
+    }
+
+    /// The core: `load(index)` reads element `index` of a HWC source with `c` channels.
+    @inline(__always)
+    static func resample(width w: Int, height h: Int, channels c: Int, outWidth ow: Int, outHeight oh: Int,
+                         load: (Int) -> Double, store: (Int, Double) -> Void) {
+        let ax = Axis(input: w, output: ow), ay = Axis(input: h, output: oh)
+        for y in 0..<oh {
+            let r0 = ay.i0[y] * w, r1 = ay.i1[y] * w, fy = ay.f[y]
+            for x in 0..<ow {
+                let x0 = ax.i0[x], x1 = ax.i1[x], fx = ax.f[x]
+                for ch in 0..<c {
+                    let a = load((r0 + x0) * c + ch), b = load((r0 + x1) * c + ch)
+                    let p = load((r1 + x0) * c + ch), q = load((r1 + x1) * c + ch)
+                    let top = a * (1 - fx) + b * fx
+                    let bot = p * (1 - fx) + q * fx
+                    store((y * ow + x) * c + ch, top * (1 - fy) + bot * fy)
+                }
+            }
+        }
+    }
+
+    /// Resizes a float image (any channel count).
+    public static func bilinear(_ image: FloatImage, width: Int, height: Int) -> FloatImage {
+        precondition(width > 0 && height > 0, "resize to \(width)x\(height)")
+        if image.width == width, image.height == height { return image }
+        var out = [Float](repeating: 0, count: width * height * image.channels)
+        image.values.withUnsafeBufferPointer { src in
+            out.withUnsafeMutableBufferPointer { dst in
+                resample(width: image.width, height: image.height, channels: image.channels,
+                         outWidth: width, outHeight: height,
+                         load: { Double(src[$0]) }, store: { dst[$0] = Float($1) })
+            }
+        }
+        return FloatImage(uncheckedWidth: width, height: height, channels: image.channels, values: out)
+    }
+
+    /// Resizes an 8-bit image to float values (0...255, not rounded), as the reference resizes
+    /// the target before blending.
+    public static func bilinear(_ image: RGBImage, width: Int, height: Int) -> FloatImage {
+        precondition(width > 0 && height > 0, "resize to \(width)x\(height)")
+        var out = [Float](repeating: 0, count: width * height * 3)
+        image.pixels.withUnsafeBufferPointer { src in
+            out.withUnsafeMutableBufferPointer { dst in
+                resample(width: image.width, height: image.height, channels: 3,
+                         outWidth: width, outHeight: height,
+                         load: { Double(src[$0]) }, store: { dst[$0] = Float($1) })
+            }
+        }
+        return FloatImage(uncheckedWidth: width, height: height, channels: 3, values: out)
+    }
+
+    /// Resizes an 8-bit image to 8 bits (rounded to nearest, ties to even).
+    public static func bilinearRGB(_ image: RGBImage, width: Int, height: Int) -> RGBImage {
+        precondition(width > 0 && height > 0, "resize to \(width)x\(height)")
+        if image.width == width, image.height == height { return image }
+        var out = [UInt8](repeating: 0, count: width * height * 3)
+        image.pixels.withUnsafeBufferPointer { src in
+            out.withUnsafeMutableBufferPointer { dst in
+                resample(width: image.width, height: image.height, channels: 3,
+                         outWidth: width, outHeight: height,
+                         load: { Double(src[$0]) },
+                         store: { dst[$0] = UInt8(min(max($1.rounded(.toNearestOrEven), 0), 255)) })
+            }
+        }
+        return RGBImage(uncheckedWidth: width, height: height, pixels: out)
+    }
+
+    /// Resizes a single-channel Double plane (for the label-derived face map).
+    static func bilinear(plane: [Double], width: Int, height: Int, outWidth: Int, outHeight: Int) -> [Double] {
+        if width == outWidth, height == outHeight { return plane }
+        var out = [Double](repeating: 0, count: outWidth * outHeight)
+        plane.withUnsafeBufferPointer { src in
+            out.withUnsafeMutableBufferPointer { dst in
+                resample(width: width, height: height, channels: 1, outWidth: outWidth, outHeight: outHeight,
+                         load: { src[$0] }, store: { dst[$0] = $1 })
+            }
+        }
+        return out
+    }
+}
