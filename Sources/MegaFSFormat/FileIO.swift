@@ -65,15 +65,15 @@ final class TemporaryFile {
     /// Creates a fresh temporary file beside `destination` (same folder, so the rename is atomic).
     init(beside destination: String) throws {
         let slash = destination.lastIndex(of: "/")
-        let dir = slash.map { String(destination[..<$0]) } ?? "."
+        let folder = slash.map { String(destination[...$0]) } ?? ""   // with its trailing "/"
         let base = slash.map { String(destination[destination.index(after: $0)...]) } ?? destination
         var attempt = 0
         while true {
-            let candidate = (dir.isEmpty ? "" : dir + "/") + ".\(base).tmp-\(getpid())-\(UInt32.random(in: 0...UInt32.max))"
+            let candidate = folder + ".\(base).tmp-\(getpid())-\(UInt32.random(in: 0...UInt32.max))"
             let f = open(candidate, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0o644)
             if f >= 0 { path = candidate; fd = f; return }
             if errno == EEXIST && attempt < 8 { attempt += 1; continue }
-            throw ModelFileError.io(path: destination, operation: "create a temporary file in '\(dir.isEmpty ? "/" : dir)'",
+            throw ModelFileError.io(path: destination, operation: "create a temporary file in '\(folder.isEmpty ? "." : folder)'",
                                     message: errnoMessage())
         }
     }
@@ -108,8 +108,8 @@ final class TemporaryFile {
         }
         finished = true
         let slash = destination.lastIndex(of: "/")
-        let dir = slash.map { String(destination[..<$0]) } ?? "."
-        let dfd = open(dir.isEmpty ? "/" : dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
+        let folder = slash.map { String(destination[...$0]) } ?? "."
+        let dfd = open(folder, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
         if dfd >= 0 { _ = fsync(dfd); close(dfd) }
     }
 

@@ -302,7 +302,7 @@ public final class ModelFileReader: @unchecked Sendable {
         let storages = tensors.map { TensorStorage(byteCount: Int($0.byteLength)) }
         let maxStored = Int(frames.map(\.storedLength).max() ?? 0)
         let maxRaw = Int(frames.map(\.rawLength).max() ?? 0)
-        let threads = max(1, min(options.threads, frames.count))
+        let threads = max(1, min(options.threads, frames.count, 4 * ProcessInfo.processInfo.activeProcessorCount))
         let next = Atomic<Int>(0)
         let failure = Mutex<ModelFileError?>(nil)
         if !frames.isEmpty {

@@ -103,7 +103,8 @@ public enum ModelFileWriter {
         if let progress = options.progress, !progress(0) { throw ModelFileError.cancelled }
 
         // Compress in batches so memory stays at a few frames per thread; write each batch in order.
-        let threads = max(1, options.threads)
+        // More workers than frames (or than a few per core) would only cost scratch memory.
+        let threads = max(1, min(options.threads, plan.frames.count, 4 * ProcessInfo.processInfo.activeProcessorCount))
         let batchSize = threads * 2
         let workers = WorkerPool(count: threads, level: options.compressionLevel, frameSize: options.frameSize)
         var batchStart = 0

@@ -168,15 +168,6 @@ public enum FaceMask {
         return FloatImage(uncheckedWidth: mask.width, height: mask.height, channels: 1, values: m)
     }
 
-    /// A square-kernel, zero-padded, same-size 2-D cross-correlation over unsafe buffers.
-    ///
-    /// Speed: the kernel of SoftErosion is symmetric in x and y (K[y][x] = K[s-1-y][x] =
-    /// K[y][s-1-x]), so each output row first adds the mirrored input rows (ky, s-1-ky), then
-    /// for each kernel column pair adds the mirrored columns and multiplies once: 81 multiplies
-    /// instead of 289 per pixel for 17x17. Rows whose whole window is zero are skipped, and each
-    /// row only visits the columns its window's nonzero inputs can reach (exact: the skipped
-    /// outputs are sums of zeros). Rows are spread over threads with `concurrentPerform`.
-    /// Falls back to the plain loop when the kernel is not symmetric.
     /// Buffers shared read-only (`pad`, `kern`) or written in disjoint rows (`out`) by the workers.
     struct Shared: @unchecked Sendable {
         let pad: UnsafePointer<Float>
@@ -184,13 +175,27 @@ public enum FaceMask {
         let kern: UnsafePointer<Float>
     }
 
+    /// A square-kernel, zero-padded, same-size 2-D cross-correlation over unsafe buffers.
+    ///
+    /// Speed: the kernel of SoftErosion is symmetric in x and y (K[y][x] = K[s-1-y][x] =
+    /// K[y][s-1-x]), so for each output row the mirrored input rows (ky, s-1-ky) are first added
+    /// into r+1 folded rows; then blocks of 32 outputs are accumulated in SIMD registers over
+    /// the (r+1) x (r+1) folded taps, adding the mirrored columns before one multiply: 81
+    /// multiplies instead of 289 per pixel for 17x17, and no accumulator traffic through memory.
+    /// Rows whose whole window is zero are skipped, and each row only visits the columns its
+    /// window's nonzero inputs can reach (exact: the skipped outputs are sums of zeros). Rows are
+    /// spread over threads with `concurrentPerform`. A kernel that is not symmetric takes a
+    /// plain (slower) loop with the same skipping.
     struct Convolver {
         let width: Int, height: Int, size: Int, radius: Int
         let kernel: [Float]
         let symmetric: Bool
         let threads: Int
+        /// Outputs per SIMD block (4 x SIMD8).
+        static let block = 32
 
         init(width: Int, height: Int, kernel: [Float], size: Int, threads: Int) {
+            precondition(kernel.count == size * size && size % 2 == 1)
             self.width = width
             self.height = height
             self.size = size
@@ -208,10 +213,12 @@ public enum FaceMask {
         }
 
         func apply(_ input: [Float]) -> [Float] {
-            let w = width, h = height, r = radius, s = size
+            precondition(input.count == width * height)
+            let w = width, h = height, r = radius, s = size, B = Convolver.block
             let pw = w + 2 * r                    // padded row length
-            // Zero-padded copy of the input: (h + 2r) rows of pw.
-            var padded = [Float](repeating: 0, count: (h + 2 * r) * pw)
+            // Zero-padded copy of the input, (h + 2r) rows of pw, plus slack for the last
+            // block's over-read (those outputs are discarded).
+            var padded = [Float](repeating: 0, count: (h + 2 * r) * pw + 2 * B)
             // Nonzero column range per input row (lo > hi when the row is all zero).
             var lo = [Int](repeating: Int.max, count: h), hi = [Int](repeating: Int.min, count: h)
             input.withUnsafeBufferPointer { src in
@@ -228,6 +235,7 @@ public enum FaceMask {
             var output = [Float](repeating: 0, count: w * h)
             let chunk = max(1, (h + threads * 4 - 1) / (threads * 4))
             let jobs = (h + chunk - 1) / chunk
+            let symmetric = symmetric
             padded.withUnsafeBufferPointer { pad in
                 output.withUnsafeMutableBufferPointer { out in
                     kernel.withUnsafeBufferPointer { kern in
@@ -235,8 +243,13 @@ public enum FaceMask {
                         let lo = lo, hi = hi
                         DispatchQueue.concurrentPerform(iterations: jobs) { job in
                             let pad = shared.pad, out = shared.out, kern = shared.kern
-                            let rowSum = UnsafeMutablePointer<Float>.allocate(capacity: pw)
-                            defer { rowSum.deallocate() }
+                            let rsLen = (pw + B - 1) / B * B + 2 * r + B
+                            let folded = UnsafeMutablePointer<Float>.allocate(capacity: (r + 1) * rsLen)
+                            folded.initialize(repeating: 0, count: (r + 1) * rsLen)
+                            let tmp = UnsafeMutablePointer<Float>.allocate(capacity: rsLen)
+                            let wq = UnsafeMutablePointer<Float>.allocate(capacity: (r + 1) * (r + 1))
+                            defer { folded.deallocate(); tmp.deallocate(); wq.deallocate() }
+                            for ky in 0...r { for kx in 0...r { wq[ky * (r + 1) + kx] = kern[ky * s + kx] } }
                             for y in (job * chunk)..<min(h, (job + 1) * chunk) {
                                 // Columns of this output row that can be nonzero.
                                 var a = Int.max, b = Int.min
@@ -246,30 +259,54 @@ public enum FaceMask {
                                 guard a <= b else { continue }
                                 let x0 = max(0, a - r), x1 = min(w - 1, b + r)
                                 let n = x1 - x0 + 1
-                                let acc = out + y * w + x0
                                 if symmetric {
-                                    // padded column of output x, tap kx: x + kx; base offset x0.
+                                    let nb = (n + B - 1) / B * B
+                                    // folded[ky] = row(y+ky) + row(y+s-1-ky) for ky < r; folded[r] = row(y+r).
+                                    // Output x (from x0) at tap kx reads padded column x0 + x + kx.
                                     for ky in 0...r {
                                         let top = pad + (y + ky) * pw + x0
+                                        let dst = folded + ky * rsLen
                                         if ky < r {
                                             let bot = pad + (y + s - 1 - ky) * pw + x0
-                                            for i in 0..<(n + 2 * r) { rowSum[i] = top[i] + bot[i] }
+                                            for i in 0..<(nb + 2 * r) { dst[i] = top[i] + bot[i] }
                                         } else {
-                                            for i in 0..<(n + 2 * r) { rowSum[i] = top[i] }
-                                        }
-                                        for kx in 0...r {
-                                            let wgt = kern[ky * s + kx]
-                                            if wgt == 0 { continue }
-                                            let left = rowSum + kx
-                                            if kx < r {
-                                                let right = rowSum + (s - 1 - kx)
-                                                for i in 0..<n { acc[i] += wgt * (left[i] + right[i]) }
-                                            } else {
-                                                for i in 0..<n { acc[i] += wgt * left[i] }
-                                            }
+                                            for i in 0..<(nb + 2 * r) { dst[i] = top[i] }
                                         }
                                     }
+                                    var xb = 0
+                                    while xb < nb {
+                                        var acc0 = SIMD8<Float>(repeating: 0), acc1 = SIMD8<Float>(repeating: 0)
+                                        var acc2 = SIMD8<Float>(repeating: 0), acc3 = SIMD8<Float>(repeating: 0)
+                                        for ky in 0...r {
+                                            let row = UnsafeRawPointer(folded + ky * rsLen + xb)
+                                            for kx in 0..<r {
+                                                let wv = wq[ky * (r + 1) + kx]
+                                                let left = kx * 4, right = (s - 1 - kx) * 4
+                                                acc0 += wv * (row.loadUnaligned(fromByteOffset: left, as: SIMD8<Float>.self)
+                                                              + row.loadUnaligned(fromByteOffset: right, as: SIMD8<Float>.self))
+                                                acc1 += wv * (row.loadUnaligned(fromByteOffset: left + 32, as: SIMD8<Float>.self)
+                                                              + row.loadUnaligned(fromByteOffset: right + 32, as: SIMD8<Float>.self))
+                                                acc2 += wv * (row.loadUnaligned(fromByteOffset: left + 64, as: SIMD8<Float>.self)
+                                                              + row.loadUnaligned(fromByteOffset: right + 64, as: SIMD8<Float>.self))
+                                                acc3 += wv * (row.loadUnaligned(fromByteOffset: left + 96, as: SIMD8<Float>.self)
+                                                              + row.loadUnaligned(fromByteOffset: right + 96, as: SIMD8<Float>.self))
+                                            }
+                                            let wv = wq[ky * (r + 1) + r], mid = r * 4
+                                            acc0 += wv * row.loadUnaligned(fromByteOffset: mid, as: SIMD8<Float>.self)
+                                            acc1 += wv * row.loadUnaligned(fromByteOffset: mid + 32, as: SIMD8<Float>.self)
+                                            acc2 += wv * row.loadUnaligned(fromByteOffset: mid + 64, as: SIMD8<Float>.self)
+                                            acc3 += wv * row.loadUnaligned(fromByteOffset: mid + 96, as: SIMD8<Float>.self)
+                                        }
+                                        let t = UnsafeMutableRawPointer(tmp + xb)
+                                        t.storeBytes(of: acc0, as: SIMD8<Float>.self)
+                                        t.storeBytes(of: acc1, toByteOffset: 32, as: SIMD8<Float>.self)
+                                        t.storeBytes(of: acc2, toByteOffset: 64, as: SIMD8<Float>.self)
+                                        t.storeBytes(of: acc3, toByteOffset: 96, as: SIMD8<Float>.self)
+                                        xb += B
+                                    }
+                                    (out + y * w + x0).update(from: tmp, count: n)
                                 } else {
+                                    let acc = out + y * w + x0
                                     for ky in 0..<s {
                                         let row = pad + (y + ky) * pw + x0
                                         for kx in 0..<s {

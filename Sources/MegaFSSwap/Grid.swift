@@ -31,3 +31,11 @@ public enum Grid {
         return out
     }
 }
+
+extension Grid {
+    /// The swap's comparison image: source | target | swapped (| refined), at the height of the
+    /// swapped result, 8-pixel white gaps.
+    public static func swap(source: RGBImage, target: RGBImage, swapped: RGBImage, refined: RGBImage? = nil) throws -> RGBImage {
+        try sideBySide([source, target, swapped] + (refined.map { [$0] } ?? []), height: swapped.height)
+    }
+}

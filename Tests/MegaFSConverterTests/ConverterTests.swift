@@ -121,31 +121,60 @@ private func tinyGraph() -> Graph {
         #expect(throws: (any Error).self) { try ModelSummary.of(path: dir + "/missing.onnx") }
     }
 
-    /// Every fixture model exported from PyTorch converts, and keeps its interface.
-    @Test func fixtureModelsConvert() throws {
-        let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
-            .deletingLastPathComponent().appendingPathComponent("fixtures")
-        let manifestURL = root.appendingPathComponent("manifest.json")
-        guard let data = try? Data(contentsOf: manifestURL) else { return }
-        struct Manifest: Decodable {
-            struct Model: Decodable {
-                struct IO: Decodable { var name: String }
-                var name: String; var model: String; var inputs: [IO]; var outputs: [IO]
-            }
-            var models: [Model]
-        }
-        let manifest = try JSONDecoder().decode(Manifest.self, from: data)
-        #expect(!manifest.models.isEmpty)
+    /// Every fixture model exported from PyTorch converts, keeps its interface, gets the
+    /// output shapes PyTorch produced, and (run with the reference kernels) PyTorch's numbers.
+    @Test(arguments: FixtureManifest.load()?.models ?? [])
+    func fixtureModelConverts(_ model: FixtureManifest.Model) throws {
+        let root = FixtureManifest.root
         let dir = try temporaryDirectory()
         defer { try? FileManager.default.removeItem(atPath: dir) }
-        for model in manifest.models {
-            let out = dir + "/\(model.name).mfs"
-            let report = try Converter.convert(onnxPath: root.appendingPathComponent(model.model).path, outputPath: out)
-            let graph = try ModelFileReader.read(out)
-            #expect(graph.inputs.map(\.name) == model.inputs.map(\.name), "\(model.name)")
-            #expect(graph.outputs.map(\.name) == model.outputs.map(\.name), "\(model.name)")
-            #expect(report.nodesAfter <= report.nodesBefore)
-            #expect(report.kind != nil, "\(model.name) not recognised")
+        let out = dir + "/\(model.name).mfs"
+        let report = try Converter.convert(onnxPath: root.appendingPathComponent(model.model).path, outputPath: out)
+        let graph = try ModelFileReader.read(out)
+        #expect(graph.inputs.map(\.name) == model.inputs.map(\.name))
+        #expect(graph.outputs.map(\.name) == model.outputs.map(\.name))
+        #expect(report.nodesAfter <= report.nodesBefore)
+        #expect(report.kind?.hasPrefix(model.kind) == true, "recognised as \(report.kind ?? "nothing")")
+        #expect(!graph.nodes.contains { $0.opType == "Constant" || $0.opType == "BatchNormalization" })
+
+        var inputs: [String: Tensor] = [:]
+        for input in model.inputs { inputs[input.name] = try NPY.read(path: root.appendingPathComponent(input.file).path) }
+        let results = try ReferenceEvaluator.run(graph, inputs: inputs)
+        for (output, declared) in zip(model.outputs, graph.outputs) {
+            let golden = try NPY.read(path: root.appendingPathComponent(output.torch).path)
+            // Inferred shape: every fixed dimension agrees with what PyTorch produced.
+            let shape = try #require(declared.type.shape)
+            #expect(shape.count == golden.shape.count)
+            for (dim, size) in zip(shape, golden.shape) { if let v = dim.value { #expect(v == size, "\(output.name)") } }
+            let actual = try #require(results[output.name])
+            #expect(actual.shape == golden.shape)
+            let a = actual.floats, g = golden.floats
+            let range = (g.max() ?? 0) - (g.min() ?? 0)
+            let maxError = zip(a, g).map { abs($0 - $1) }.max() ?? 0
+            #expect(maxError <= 1e-4 * max(range, 1e-6), "\(model.name).\(output.name): max abs error \(maxError), range \(range)")
         }
     }
+}
+
+/// `fixtures/manifest.json`, as written by `examples/export/`.
+struct FixtureManifest: Decodable {
+    struct Output: Decodable, Sendable { var name: String; var torch: String }
+    struct Model: Decodable, Sendable, CustomTestStringConvertible {
+        var name: String; var kind: String; var model: String; var inputs: [Input]; var outputs: [Output]
+        var testDescription: String { name }
+    }
+    struct Input: Decodable, Sendable { var name: String; var file: String }
+    var models: [Model]
+
+    static let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+        .deletingLastPathComponent().appendingPathComponent("fixtures")
+
+    static func load() -> FixtureManifest? {
+        guard let data = try? Data(contentsOf: root.appendingPathComponent("manifest.json")) else { return nil }
+        return try? JSONDecoder().decode(FixtureManifest.self, from: data)
+    }
+}
+
+@Test func fixtureManifestIsPresent() {
+    #expect((FixtureManifest.load()?.models.count ?? 0) >= 5)
 }

@@ -6,15 +6,26 @@ import Testing
 /// A fresh, empty temporary folder, removed by `cleanup()`.
 struct TempDir {
     let path: String
-    init() throws {
+    init(onDisk: Bool = false) throws {
         // tmpfs when there is one: the truncation and flip tests write thousands of small files.
-        let base = FileManager.default.fileExists(atPath: "/dev/shm") ? "/dev/shm/" : NSTemporaryDirectory()
+        let base = !onDisk && FileManager.default.fileExists(atPath: "/dev/shm") ? "/dev/shm/" : NSTemporaryDirectory()
         path = base + "megafs-format-tests-\(UUID().uuidString)"
         try FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true)
     }
     func file(_ name: String) -> String { path + "/" + name }
     var contents: [String] { ((try? FileManager.default.contentsOfDirectory(atPath: path)) ?? []).sorted() }
     func cleanup() { try? FileManager.default.removeItem(atPath: path) }
+}
+
+/// Runs a tool and returns its exit status (-1 if it could not start).
+func runTool(_ path: String, _ arguments: [String]) -> Int32 {
+    let p = Process()
+    p.executableURL = URL(fileURLWithPath: path)
+    p.arguments = arguments
+    p.standardError = FileHandle.nullDevice
+    guard (try? p.run()) != nil else { return -1 }
+    p.waitUntilExit()
+    return p.terminationStatus
 }
 
 func readBytes(_ path: String) throws -> [UInt8] { Array(try Data(contentsOf: URL(fileURLWithPath: path))) }

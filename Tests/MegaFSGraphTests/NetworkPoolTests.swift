@@ -73,6 +73,10 @@ struct NetworkPoolTests {
         #expect(t[0].shape == [.symbolic("N"), .fixed(64), .fixed(64), .unknown])
         let g = try NetOp.infer(GlobalAveragePoolOperator.self, [NetOp.type(.symbolic("N"), .fixed(8), .fixed(5), .fixed(5))])
         #expect(g[0].shape == [.symbolic("N"), .fixed(8), .fixed(1), .fixed(1)])
+        // MaxPool's type rule accepts uint8 (opset 12); AveragePool does not take integers.
+        let u8 = try NetOp.infer(maxPool, [NetOp.type([1, 1, 4, 4], dtype: .uint8)], ["kernel_shape": .ints([2, 2])])
+        #expect(u8[0] == NetOp.type([1, 1, 3, 3], dtype: .uint8))
+        #expect(NetOp.graphError { try NetOp.infer(self.avgPool, [NetOp.type([1, 1, 4, 4], dtype: .int64)], ["kernel_shape": .ints([2, 2])]) } != nil)
     }
 
     @Test func poolErrors() throws {

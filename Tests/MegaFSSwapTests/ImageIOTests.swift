@@ -88,12 +88,12 @@ import Testing
             guard case .unreadable = e else { Issue.record("wrong error \(e)"); return }
             #expect(e.description.contains("missing.png"))
         }
-        FileManager.default.createFile(atPath: dir + "/empty.jpg", contents: Data())
+        _ = FileManager.default.createFile(atPath: dir + "/empty.jpg", contents: Data())
         do { _ = try ImageIO.read(path: dir + "/empty.jpg"); Issue.record("no error") } catch let e as ImageError {
             #expect(e == .empty(file: dir + "/empty.jpg"))
             #expect(e.description.contains("empty.jpg"))
         }
-        FileManager.default.createFile(atPath: dir + "/text.png", contents: Data("hello, not an image".utf8))
+        _ = FileManager.default.createFile(atPath: dir + "/text.png", contents: Data("hello, not an image".utf8))
         do { _ = try ImageIO.read(path: dir + "/text.png"); Issue.record("no error") } catch let e as ImageError {
             #expect(e == .unknownFormat(file: dir + "/text.png"))
         }
@@ -251,5 +251,37 @@ import Testing
         }
         // a segment length running past the end
         #expect(EXIFOrientation.read(jpeg: [0xFF, 0xD8, 0xFF, 0xE1, 0xFF, 0xFF, 0x45]) == nil)
+    }
+}
+
+import CTurboJPEG
+
+@Suite struct CMYKTests {
+    /// TurboJPEG writes CMYK pixels as a YCCK JPEG; the decoder converts with R = C*K/255
+    /// (Adobe's inverted convention: 255 means no ink).
+    @Test func ycckJPEGDecodesToRGB() throws {
+        let w = 16, h = 8
+        var cmyk = [UInt8](repeating: 0, count: w * h * 4)
+        for y in 0..<h { for x in 0..<w {
+            let px: [UInt8] = x < 8 ? [255, 0, 0, 255] : [255, 255, 255, 128]
+            for c in 0..<4 { cmyk[(y * w + x) * 4 + c] = px[c] }
+        } }
+        guard let handle = tjInitCompress() else { Issue.record("no TurboJPEG"); return }
+        defer { tjDestroy(handle) }
+        var buf: UnsafeMutablePointer<UInt8>? = nil
+        var size: UInt = 0
+        let rc = cmyk.withUnsafeBufferPointer {
+            tjCompress2(handle, $0.baseAddress, Int32(w), 0, Int32(h), Int32(TJPF_CMYK.rawValue), &buf, &size,
+                        Int32(TJSAMP_444.rawValue), 95, 0)
+        }
+        #expect(rc == 0)
+        guard let buf else { return }
+        let jpeg = Array(UnsafeBufferPointer(start: buf, count: Int(size)))
+        tjFree(buf)
+        let img = try ImageIO.decode(jpeg)
+        #expect(img.width == w && img.height == h)
+        let red = img[3, 4], grey = img[12, 4]
+        #expect(red.r > 240 && red.g < 15 && red.b < 15)
+        #expect(abs(Int(grey.r) - 128) <= 6 && abs(Int(grey.g) - 128) <= 6 && abs(Int(grey.b) - 128) <= 6)
     }
 }

@@ -42,7 +42,7 @@ import Testing
               let golden = fx.tensor("target_resized"), let g = fx.generatorSize else { return }
         let image = try RGBImage(width: tgt.shape[1], height: tgt.shape[0], pixels: tgt.elements(as: UInt8.self))
         let out = Resize.bilinear(image, width: g, height: g)
-        #expect(maxAbsDiff(out.values, golden.floats) <= 1e-4)
+        #expect(maxAbsDiff(out.values, golden.floats) <= 1e-5)
     }
 }
 
@@ -139,6 +139,16 @@ import Testing
         let c = FaceMask.Convolver(width: w, height: h, kernel: k5, size: 5, threads: 2)
         #expect(!c.symmetric)
         #expect(maxAbsDiff(c.apply(m), naiveConv(m, w: w, h: h, k: k5, s: 5)) < 1e-6)
+        // symmetric 3x3 kernel, odd shapes (1x1, a single row, a column)
+        let k3: [Float] = [1, 2, 1, 2, 4, 2, 1, 2, 1].map { $0 / 16 }
+        for (ww, hh) in [(1, 1), (70, 1), (1, 9), (33, 5)] {
+            let v: [Float] = (0..<(ww * hh)).map { Float(($0 * 37) % 11) / 10 }
+            for (kk, ss) in [(k3, 3), (k, 17)] {
+                let cc = FaceMask.Convolver(width: ww, height: hh, kernel: kk, size: ss, threads: 2)
+                #expect(cc.symmetric)
+                #expect(maxAbsDiff(cc.apply(v), naiveConv(v, w: ww, h: hh, k: kk, s: ss)) < 1e-6, "\(ww)x\(hh) k\(ss)")
+            }
+        }
     }
 
     @Test func erosionKeepsInteriorAndClearsFarOutside() throws {
@@ -213,9 +223,9 @@ import Testing
             #expect(maxAbsDiff(ours0.values, m0.floats) <= 1e-6, "\(m0Key)")
             // erosion from the reference m0 (isolates the erosion) and end to end
             let fromRef = FaceMask.softErode(try FloatImage(width: size, height: size, channels: 1, values: m0.floats))
-            #expect(maxAbsDiff(fromRef.values, mask.floats) <= 2e-5, "\(maskKey)")
+            #expect(maxAbsDiff(fromRef.values, mask.floats) <= 5e-6, "\(maskKey)")
             let ours = FaceMask.fromLabels(labels, width: size, height: size)
-            #expect(maxAbsDiff(ours.values, mask.floats) <= 2e-5, "\(maskKey) from labels")
+            #expect(maxAbsDiff(ours.values, mask.floats) <= 5e-6, "\(maskKey) from labels")
         }
     }
 
@@ -225,14 +235,17 @@ import Testing
         _ = FaceMask.softErode(m0)   // warm up
         let full = FloatImage(width: 1024, height: 1024, channels: 1, repeating: 0.5)
         var times: [String: Double] = [:]
+        var report: [String] = []
         for (name, m) in [("face", m0), ("dense", full)] {
-            let t0 = DispatchTime.now().uptimeNanoseconds
+            let t0 = DispatchTime.now().uptimeNanoseconds, c0 = processCPUNanoseconds()
             let out = FaceMask.softErode(m)
             let ms = Double(DispatchTime.now().uptimeNanoseconds - t0) / 1e6
+            let cpu = Double(processCPUNanoseconds() - c0) / 1e6
             times[name] = ms
+            report.append("\(name) \(String(format: "%.1f", ms)) ms wall, \(String(format: "%.1f", cpu)) ms CPU")
             #expect(out.width == 1024 && out.values.allSatisfy { $0 >= 0 && $0 <= 1 })
         }
-        print("SoftErosion 1024x1024, 7 iterations: face mask \(String(format: "%.1f", times["face"]!)) ms, dense \(String(format: "%.1f", times["dense"]!)) ms")
+        print("SoftErosion 1024x1024, 7 iterations, \(ProcessInfo.processInfo.activeProcessorCount) threads: " + report.joined(separator: "; "))
         #expect(times["dense"]! < 10_000)
     }
 }
@@ -265,7 +278,8 @@ import Testing
     }
 
     @Test func rejectsAGammaThatWouldRescale() throws {
-        var png = try ImageIO.encodeGrayPNG([0, 1, 2, 3], width: 2, height: 2)
+        var png = pngRemovingChunks(try ImageIO.encodeGrayPNG([0, 1, 2, 3], width: 2, height: 2), types: ["sRGB", "gAMA", "cHRM", "iCCP"])
+        #expect(try LabelMap.decode(png).labels == [0, 1, 2, 3])
         // insert a gAMA chunk of 1.0 (100000) after IHDR (8 + 25 bytes); CRC left zero
         let chunk: [UInt8] = [0, 0, 0, 4] + Array("gAMA".utf8) + [0, 1, 0x86, 0xA0] + [0, 0, 0, 0]
         png.insert(contentsOf: chunk, at: 33)
@@ -304,7 +318,8 @@ import Testing
     }
 
     @Test func compositeAtTargetSize() throws {
-        let gen = Tensor((0..<(3 * 16 * 16)).map { Float($0 % 37) / 18 - 1 }, shape: [1, 3, 16, 16])
+        let values: [Float] = (0..<(3 * 16 * 16)).map { (i: Int) -> Float in Float(i % 37) / 18 - 1 }
+        let gen = Tensor(values, shape: [1, 3, 16, 16])
         let target = gradientImage(width: 24, height: 12)
         let mask = FaceMask.defaultMask(width: 16, height: 16)
         let c = try Postprocess.composite(generated: gen, target: target, mask: mask)
@@ -325,7 +340,7 @@ import Testing
               let tgt = fx.tensor("target_image") else { return }
         let ours = try Postprocess.denormalize(gen)
         #expect(ours.hwcShape == den.shape)
-        #expect(maxAbsDiff(ours.values, den.floats) <= 1e-4)
+        #expect(maxAbsDiff(ours.values, den.floats) <= 1e-5)
         let g = gen.shape[3]
         let target = try RGBImage(width: tgt.shape[1], height: tgt.shape[0], pixels: tgt.elements(as: UInt8.self))
         let m = try FloatImage(width: g, height: g, channels: 1, values: mask.floats)
@@ -342,7 +357,8 @@ import Testing
         let labels = try LabelMap.read(path: swapRepoRoot + "/examples/samples/astronaut_face_labels.png")
         let full = try Postprocess.composite(generated: gen, target: target, mask: FaceMask.fromLabels(labels, width: g, height: g),
                                              outputSize: .generator)
-        #expect(maxAbsDiff(full.blended.values, blended.floats) <= 1e-2)
+        #expect(maxAbsDiff(full.blended.values, blended.floats) <= 2e-3)
+        #expect(full.image.pixels == ref)
     }
 }
 
@@ -361,5 +377,16 @@ import Testing
         let small = try Grid.sideBySide([a, b], height: 5, gap: 0)
         #expect(small.height == 5 && small.width == 5 + 10)
         #expect(throws: ImageError.self) { try Grid.sideBySide([]) }
+    }
+}
+
+@Suite struct SwapGridTests {
+    @Test func swapGrid() throws {
+        let s = RGBImage(width: 256, height: 256, fill: (1, 1, 1))
+        let o = RGBImage(width: 64, height: 64, fill: (2, 2, 2))
+        let g = try Grid.swap(source: s, target: s, swapped: o, refined: o)
+        #expect(g.height == 64 && g.width == 4 * 64 + 3 * 8)
+        #expect(g[0, 0] == (1, 1, 1) && g[72, 0] == (1, 1, 1) && g[144, 63] == (2, 2, 2) && g[275, 10] == (2, 2, 2) && g[220, 10] == (2, 2, 2))
+        #expect(g[66, 10] == (255, 255, 255))
     }
 }

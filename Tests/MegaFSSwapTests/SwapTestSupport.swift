@@ -84,3 +84,24 @@ func jpegWithOrientation(_ jpeg: [UInt8], orientation: UInt16, bigEndian: Bool =
     let segment: [UInt8] = [0xFF, 0xE1, UInt8(length >> 8), UInt8(length & 0xFF)] + payload
     return [0xFF, 0xD8] + segment + Array(jpeg[2...])
 }
+
+/// A PNG without the chunks of the given types (CRCs of the others are kept as they are).
+func pngRemovingChunks(_ png: [UInt8], types: Set<String>) -> [UInt8] {
+    var out = Array(png[0..<8])
+    var i = 8
+    while i + 12 <= png.count {
+        let length = Int(png[i]) << 24 | Int(png[i + 1]) << 16 | Int(png[i + 2]) << 8 | Int(png[i + 3])
+        let type = String(decoding: png[(i + 4)..<(i + 8)], as: UTF8.self)
+        let end = min(png.count, i + 12 + length)
+        if !types.contains(type) { out += png[i..<end] }
+        i = end
+    }
+    return out
+}
+
+/// CPU time of the whole process (all threads), for timings on a loaded machine.
+func processCPUNanoseconds() -> UInt64 {
+    var t = timespec()
+    clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &t)
+    return UInt64(t.tv_sec) * 1_000_000_000 + UInt64(t.tv_nsec)
+}

@@ -21,6 +21,7 @@ import argparse
 import json
 import os
 import shutil
+import warnings
 
 import numpy as np
 import onnx
@@ -40,7 +41,7 @@ ELEM = {np.dtype(F): TensorProto.FLOAT, np.dtype(H): TensorProto.FLOAT16, np.dty
 
 class Case:
     def __init__(self, name, op, inputs, attrs=None, opset=17, const=(), noutputs=1, rtol=1e-6, atol=0.0,
-                 note=""):
+                 note="", golden="ort"):
         self.name = name
         self.op = op
         self.inputs = inputs          # np arrays, or None for an omitted optional input
@@ -51,6 +52,7 @@ class Case:
         self.rtol = rtol
         self.atol = atol
         self.note = note
+        self.golden = golden          # "ort", or "reference" where ORT deviates from the ONNX spec
 
 
 def attr_json(name, value, folder):
@@ -289,6 +291,11 @@ def cases():
     add(Case("slice_opset9_attributes", "Slice", [r(4, 5)], dict(starts=[1, -3], ends=[1000, -1], axes=[0, 1]), opset=9))
     add(Case("slice_int64_shape_tail", "Slice", [i64(1, 3, 64, 64), i64(2), i64(INT64_MAX), i64(0)], opset=13,
              const=(1, 2, 3)))
+    add(Case("slice_int64_max_end_negative_step_spec", "Slice", [r(5), i64(3), i64(INT64_MAX), i64(0), i64(-1)],
+             opset=13, const=(1, 2, 3, 4), golden="reference",
+             note="ONNX spec, ONNX shape inference and onnx.reference: end INT64_MAX is clamped to d-1, so a negative "
+                  "step gives an empty slice. ONNX Runtime's kernel instead reads INT32_MAX/INT64_MAX ends as 'to the "
+                  "end in the step direction' ([3, 2, 1, 0]) and warns that its output contradicts the inferred shape."))
     add(Case("slice_reverse_step_minus2", "Slice", [r(7), i64(INT64_MAX), i64(INT64_MIN), i64(0), i64(-2)], opset=13,
              const=(1, 2, 3, 4)))
 
@@ -375,6 +382,61 @@ def cases():
     return out
 
 
+def random_cases(count=10, seed=20240613):
+    """Seeded random shapes and parameters for the operators with the most corner cases
+    (broadcasting, negative axes, slice bounds, reduction axes). `count` cases per family."""
+    rng = np.random.default_rng(seed)
+    imax = int(np.iinfo(np.int64).max)
+
+    def rshape(rank, lo=1, hi=4):
+        return [int(v) for v in rng.integers(lo, hi + 1, rank)]
+
+    def bshape(shape):  # a shape that broadcasts to `shape`
+        k = int(rng.integers(0, len(shape) + 1))
+        return [d if rng.random() < 0.6 else 1 for d in shape[len(shape) - k:]]
+
+    def normal(shape, dtype=F):
+        return rng.standard_normal(shape).astype(dtype)
+
+    out = []
+    for n in range(count):
+        full = rshape(int(rng.integers(0, 5)))
+        a, b = bshape(full), bshape(full)
+        op = ["Add", "Sub", "Mul", "Max", "Less"][n % 5]
+        out.append(Case(f"random_{op.lower()}_{n}", op, [normal(a), normal(b)], opset=13))
+        out.append(Case(f"random_where_{n}", "Where", [rng.integers(0, 2, bshape(full)).astype(B), normal(a), normal(b)]))
+        target = full if rng.random() < 0.7 else (bshape(full) or [1])
+        out.append(Case(f"random_expand_{n}", "Expand", [normal(a), np.array(target, I)], const=(1,)))
+    for n in range(count):
+        r = int(rng.integers(1, 5))
+        shape = rshape(r, 1, 6)
+        k = int(rng.integers(1, r + 1))
+        axes = [int(v) - (r if rng.random() < 0.5 else 0) for v in rng.choice(r, k, replace=False)]
+        steps = [int(rng.choice([1, 2, 3, -1, -2, -3])) for _ in axes]
+        edge = lambda: int(rng.choice([imax, INT64_MIN, 100, -100]))
+        starts = [edge() if rng.random() < 0.15 else int(rng.integers(-7, 8)) for _ in axes]
+        # INT64_MAX ends with negative steps are where ORT leaves the spec (see slice_int64_max_end_negative_step_spec)
+        ends = [edge() if rng.random() < 0.25 else int(rng.integers(-7, 8)) for _ in axes]
+        ends = [imax - 1 if (e == imax and st < 0) else e for e, st in zip(ends, steps)]
+        out.append(Case(f"random_slice_{n}", "Slice", [normal(shape), np.array(starts, I), np.array(ends, I),
+                                                       np.array(axes, I), np.array(steps, I)], opset=13, const=(1, 2, 3, 4)))
+        out.append(Case(f"random_transpose_{n}", "Transpose", [rng.integers(-50, 50, shape).astype(I)],
+                        dict(perm=[int(v) for v in rng.permutation(r)])))
+        op = ["ReduceSum", "ReduceMax", "ReduceMean", "ReduceMin", "ReduceProd", "ReduceSumSquare"][n % 6]
+        out.append(Case(f"random_{op.lower()}_{n}", op, [normal(shape), np.array(axes, I)],
+                        dict(keepdims=int(rng.integers(0, 2))), opset=18, const=(1,), atol=2e-5,
+                        note="ORT accumulates float sums in float32, the Swift kernel in double"))
+        axis = int(rng.integers(-r, r))
+        indices = rng.integers(-shape[axis], shape[axis], rshape(int(rng.integers(0, 3)))).astype(I)
+        out.append(Case(f"random_gather_{n}", "Gather", [normal(shape), indices], dict(axis=axis), const=(1,)))
+        other = list(shape)
+        other[axis] = int(rng.integers(0, 4))
+        out.append(Case(f"random_concat_{n}", "Concat", [normal(shape), normal(other)], dict(axis=axis)))
+        out.append(Case(f"random_tile_{n}", "Tile", [normal(shape), np.array(rshape(r, 0, 3), I)], const=(1,)))
+        out.append(Case(f"random_softmax_{n}", "Softmax", [normal(shape) * 3], dict(axis=axis), opset=[11, 13][n % 2]))
+    return out
+
+
 def compare(a, b, rtol, atol):
     if a.dtype != b.dtype or a.shape != b.shape:
         return False
@@ -385,6 +447,7 @@ def compare(a, b, rtol, atol):
 
 
 def main():
+    warnings.filterwarnings("ignore", category=RuntimeWarning)  # onnx.reference casting NaN
     ap = argparse.ArgumentParser()
     ap.add_argument("--out", default=os.path.join(os.path.dirname(__file__), "..", "..", "fixtures", "ops-tensor"))
     args = ap.parse_args()
@@ -392,7 +455,7 @@ def main():
     if os.path.isdir(root):
         shutil.rmtree(root)
     os.makedirs(root)
-    all_cases = cases()
+    all_cases = cases() + random_cases()
     names = [c.name for c in all_cases]
     assert len(set(names)) == len(names), "duplicate case names"
     disagreements = []
@@ -407,6 +470,8 @@ def main():
         except Exception as e:  # noqa: BLE001
             skipped.append(f"{case.name}: ONNX Runtime cannot run it: {str(e).splitlines()[0][:160]}")
             continue
+        if case.golden == "reference":
+            results = [np.asarray(v) for v in ReferenceEvaluator(model).run(None, feeds)]
         try:
             ref = ReferenceEvaluator(model).run(None, feeds)
             for j, (a, b) in enumerate(zip(results, ref)):
@@ -433,7 +498,8 @@ def main():
             np.save(os.path.join(folder, f"output_{j}.npy"), o)
             outputs.append({"shape": list(o.shape), "dtype": NAMES[o.dtype]})
         meta = {"op_type": case.op, "opset": case.opset, "attributes": attrs, "inputs": inputs, "outputs": outputs,
-                "rtol": case.rtol, "atol": case.atol, "golden": f"onnxruntime {ort.__version__}"}
+                "rtol": case.rtol, "atol": case.atol,
+                "golden": f"onnxruntime {ort.__version__}" if case.golden == "ort" else f"onnx.reference {onnx.__version__}"}
         if case.note:
             meta["note"] = case.note
         with open(os.path.join(folder, "case.json"), "w") as f:

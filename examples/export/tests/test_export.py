@@ -325,8 +325,8 @@ def test_activations_in_sane_range():
         if kind == "ftm":
             assert s["sigmoid_saturated_frac"] < 0.01 and s["tanh_saturated_frac"] < 0.01
     gen = build_generator(64, tiny=True, seed=0)
-    assert all(float(m.weight) != 0 for m in gen.modules() if isinstance(m, mm.NoiseInjection))
-    assert all(float(m.bias.abs().min()) > 0 for m in gen.modules() if isinstance(m, mm.FusedLeakyReLU))
+    assert all(float(m.weight.detach()) != 0 for m in gen.modules() if isinstance(m, mm.NoiseInjection))
+    assert all(float(m.bias.detach().abs().min()) > 0 for m in gen.modules() if isinstance(m, mm.FusedLeakyReLU))
     i = example_inputs("generator", gen, 7)
     s = mi.generator_stats(gen, i["struct"], i["latents"])
     assert 0.3 < s["image_std"] < 3 and s["image_absmax"] < 10
@@ -385,6 +385,18 @@ def test_tiny_export_matches_torch(tmp_path, kind, variant, dynamo, opset):
     else:
         assert names == (["struct", "latents"], ["image"])
         assert ops["ConvTranspose"] == 4 and ops["Conv"] == 18
+
+
+@pytest.mark.parametrize("dynamo", [False, True], ids=["ts", "dynamo"])
+def test_external_data_export(tmp_path, dynamo):
+    gen = build_generator(32, tiny=True, seed=0)
+    inputs = example_inputs("generator", gen, 0)
+    entry, _, _ = export_and_check(gen, "generator", None, inputs, tmp_path / "g.onnx",
+                                   tmp_path / "g", tmp_path, "g", opset=18 if dynamo else 17,
+                                   dynamo=dynamo, external_data="always")
+    assert entry["external_data"] == "g.onnx.data" and (tmp_path / "g.onnx.data").stat().st_size > 0
+    assert entry["outputs"][0]["shape"] == [1, 3, 32, 32]
+    assert entry["max_abs_diff"] <= REL_TOL * entry["outputs"][0]["range"]
 
 
 # --------------------------------------------------------------------------- #

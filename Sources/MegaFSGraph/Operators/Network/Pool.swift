@@ -53,7 +53,10 @@ enum PoolSupport {
     static func inferTypes(_ context: OperatorContext, kind: PoolKind) throws -> [TensorType] {
         let node = context.node
         let xt = try context.inputType(0)
-        try NetworkSupport.requireFloatType(xt, node, "X")
+        // MaxPool-12 also takes int8/uint8 (only float32 is evaluated here).
+        if !(kind == .max && (xt.dtype == .int8 || xt.dtype == .uint8)) {
+            try NetworkSupport.requireFloatType(xt, node, "X")
+        }
         if kind == .max && node.outputs.count > 1 && !node.outputs[1].isEmpty {
             throw GraphError.unsupportedOperator("node \(node.displayName): MaxPool's second output (Indices) is not supported")
         }

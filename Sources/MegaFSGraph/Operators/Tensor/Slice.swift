@@ -5,6 +5,12 @@ import Foundation
 /// then starts are clamped to [0, d] (to [0, d-1] for negative steps) and ends to [0, d]
 /// ([-1, d-1] for negative steps), so INT64_MAX / INT64_MIN mean "to the end". Steps may be
 /// negative (reversal), not zero. Axes are unique and may be negative.
+///
+/// Spec semantics are kept where ONNX Runtime's kernel deviates: ORT reads an end of INT32_MAX
+/// or INT64_MAX as "to the end in the step's direction" even for negative steps (x[3:MAX:-1]
+/// gives [3, 2, 1, 0] there, and ORT warns that this contradicts ONNX shape inference); here,
+/// as in the spec, ONNX shape inference and onnx.reference, it is clamped to d-1 and the slice
+/// is empty. Exporters write INT64_MIN for backward slices (torch.flip does), which agree.
 public enum SliceOperator: Operator {
     public static let opType = "Slice"
 

@@ -1,0 +1,240 @@
+import ArgumentParser
+import Foundation
+import MegaFSGraph
+import MegaFSONNX
+import MegaFSRuntime
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// `megafs run`: runs a model on .npy inputs, writes .npy outputs, reports timings.
+struct Run: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Run a model (.mfs, or .onnx) on .npy inputs and write its outputs as .npy files.",
+        discussion: """
+            Inputs are given as NAME=path.npy (float32 or int64, the dtype and shape the model
+            declares); a model with one input also takes a bare path. Each output is written as
+            DIR/<output name>.npy, the name made file-safe. --repeat N runs N more times after the
+            first and reports min/median/max latency (loading excluded). --profile prints the time
+            and memory of every operator and the peak arena size.
+            """)
+
+    @Argument(help: "The model file (.mfs; an .onnx file is imported and optimised on the fly).")
+    var model: String
+
+    @Option(name: .customLong("input"), help: ArgumentHelp("An input as NAME=path.npy (or path.npy for a single-input model).", valueName: "NAME=PATH"))
+    var inputs: [String] = []
+
+    @Option(name: .customLong("output-dir"), help: "Folder for the outputs (created if missing).")
+    var outputDir: String?
+
+    @Option(help: "Threads for the kernels and OpenBLAS (default: all cores).")
+    var threads: Int = ProcessInfo.processInfo.activeProcessorCount
+
+    @Flag(name: .customLong("no-fusion"), help: "Run every node on its own (no fused kernels).")
+    var noFusion = false
+
+    @Flag(help: "Time every operator; print per-operator time and memory, and the peak arena.")
+    var profile = false
+
+    @Option(help: "Runs after the first one, for latency statistics.")
+    var `repeat`: Int = 0
+
+    @Flag(help: "Print timings as JSON: load_ms, first_run_ms, latency_ms {min, median, max}, peak_rss_mb.")
+    var json = false
+
+    func validate() throws {
+        guard threads >= 1 else { throw ValidationError("--threads must be at least 1") }
+        guard `repeat` >= 0 else { throw ValidationError("--repeat must be 0 or more") }
+        guard !inputs.isEmpty else { throw ValidationError("no input given: use --input NAME=path.npy") }
+    }
+
+    func run() throws {
+        let options = SessionOptions(threads: threads, enableFusion: !noFusion)
+        let loadStart = DispatchTime.now().uptimeNanoseconds
+        let session: InferenceSession
+        if model.lowercased().hasSuffix(".onnx") {
+            var graph = try ONNXImporter().importModel(atPath: model)
+            try PassPipeline.converter.run(&graph)
+            session = try InferenceSession(graph: graph, options: options)
+        } else {
+            guard FileManager.default.fileExists(atPath: model) else { throw RunError("model file not found: \(model)") }
+            session = try InferenceSession(modelPath: model, options: options)
+        }
+        let loadMs = Self.ms(since: loadStart)
+
+        let feeds = try readInputs(session)
+
+        let firstStart = DispatchTime.now().uptimeNanoseconds
+        var result = try session.run(feeds, profile: profile && `repeat` == 0)
+        let firstMs = Self.ms(since: firstStart)
+        var latencies: [Double] = []
+        for i in 0..<`repeat` {
+            let t0 = DispatchTime.now().uptimeNanoseconds
+            let r = try session.run(feeds, profile: profile && i == `repeat` - 1)
+            latencies.append(Self.ms(since: t0))
+            if r.profile != nil { result.profile = r.profile }
+        }
+
+        if let outputDir { try writeOutputs(result.outputs, session: session, to: outputDir) }
+
+        let stats = latencies.isEmpty ? [firstMs] : latencies.sorted()
+        let median = stats.count % 2 == 1 ? stats[stats.count / 2] : (stats[stats.count / 2 - 1] + stats[stats.count / 2]) / 2
+        let fusions = session.fusions
+        let summary = session.lastPlanSummary
+        if json {
+            var object: [String: Any] = [
+                "load_ms": Self.round(loadMs),
+                "first_run_ms": Self.round(firstMs),
+                "latency_ms": ["min": Self.round(stats.first!), "median": Self.round(median), "max": Self.round(stats.last!)],
+                "peak_rss_mb": Self.round(Self.peakRSSMegabytes()),
+                "runs": 1 + `repeat`,
+                "threads": threads,
+                "fusions": fusions.map { ["name": $0.name, "count": $0.count] },
+            ]
+            if let summary { object["arena_bytes"] = summary.arenaBytes }
+            if let p = result.profile {
+                object["profile"] = [
+                    "total_ms": Self.round(p.totalMilliseconds),
+                    "arena_bytes": p.arenaBytes,
+                    "unshared_bytes": p.unsharedBytes,
+                    "operators": p.byOperatorType.map { ["op": $0.opType, "count": $0.count, "ms": Self.round($0.milliseconds), "output_bytes": $0.outputBytes] },
+                ]
+            }
+            let data = try JSONSerialization.data(withJSONObject: object, options: [.prettyPrinted, .sortedKeys])
+            print(String(decoding: data, as: UTF8.self))
+            return
+        }
+
+        print("model \(model): loaded in \(Self.fmt(loadMs)) ms, \(threads) thread\(threads == 1 ? "" : "s")")
+        if let summary {
+            print("plan: \(summary.nodeCount) steps, arena \(Self.bytes(summary.arenaBytes)) (without reuse \(Self.bytes(summary.unsharedBytes)))")
+        }
+        if !fusions.isEmpty {
+            print("fusions: " + fusions.map { "\($0.name) x\($0.count)" }.joined(separator: ", "))
+        } else {
+            print("fusions: none")
+        }
+        for o in session.outputs {
+            if let t = result.outputs[o.name] { print("output \(o.name): \(t.dtype.name)\(t.shape)\(Self.stats(t))") }
+        }
+        print("first run: \(Self.fmt(firstMs)) ms")
+        if `repeat` > 0 {
+            print("latency over \(`repeat`) runs: min \(Self.fmt(stats.first!)) ms, median \(Self.fmt(median)) ms, max \(Self.fmt(stats.last!)) ms")
+        }
+        print("peak RSS: \(Self.fmt(Self.peakRSSMegabytes())) MB")
+        if let p = result.profile { printProfile(p) }
+    }
+
+    // MARK: - inputs and outputs
+
+    func readInputs(_ session: InferenceSession) throws -> [String: Tensor] {
+        let names = session.inputs.map(\.name)
+        var feeds: [String: Tensor] = [:]
+        for spec in inputs {
+            var name: String
+            var path: String
+            if let eq = spec.firstIndex(of: "="), !FileManager.default.fileExists(atPath: spec) {
+                name = String(spec[..<eq]); path = String(spec[spec.index(after: eq)...])
+            } else {
+                guard names.count == 1 else {
+                    throw RunError("--input \(spec): the model has \(names.count) inputs (\(names.joined(separator: ", "))); give them as NAME=path.npy")
+                }
+                name = names[0]; path = spec
+            }
+            guard names.contains(name) else {
+                throw RunError("unknown input '\(name)' (the model's inputs: \(names.joined(separator: ", ")))")
+            }
+            guard feeds[name] == nil else { throw RunError("input '\(name)' given twice") }
+            let t = try NPY.read(path: path)
+            let info = session.inputs.first { $0.name == name }!
+            guard t.dtype == info.type.dtype else {
+                throw RunError("input '\(name)' (\(path)) is \(t.dtype.name), the model expects \(info.type.dtype.name)")
+            }
+            feeds[name] = t
+        }
+        let missing = names.filter { feeds[$0] == nil }
+        guard missing.isEmpty else {
+            throw RunError("missing input\(missing.count > 1 ? "s" : ""): " + missing.map { name in
+                "\(name) (\(session.inputs.first { $0.name == name }!.type))" }.joined(separator: ", "))
+        }
+        return feeds
+    }
+
+    func writeOutputs(_ outputs: [String: Tensor], session: InferenceSession, to dir: String) throws {
+        do {
+            try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+        } catch {
+            throw RunError("cannot create output folder \(dir): \(error.localizedDescription)")
+        }
+        var used = Set<String>()
+        for o in session.outputs {
+            guard let t = outputs[o.name] else { continue }
+            var base = Self.fileSafe(o.name)
+            var k = 1
+            while used.contains(base) { k += 1; base = Self.fileSafe(o.name) + "_\(k)" }
+            used.insert(base)
+            try NPY.write(t, to: (dir as NSString).appendingPathComponent(base + ".npy"))
+        }
+    }
+
+    /// Letters, digits, '.', '-' and '_' kept; anything else becomes '_'; never empty or hidden.
+    static func fileSafe(_ name: String) -> String {
+        var s = String(name.map { c -> Character in
+            (c.isASCII && (c.isLetter || c.isNumber)) || c == "-" || c == "_" || c == "." ? c : "_"
+        })
+        while s.hasPrefix(".") { s = "_" + s.dropFirst() }
+        return s.isEmpty ? "output" : s
+    }
+
+    // MARK: - reporting
+
+    func printProfile(_ p: RunProfile) {
+        print("profile: total \(Self.fmt(p.totalMilliseconds)) ms, peak arena \(Self.bytes(p.arenaBytes)) (without reuse \(Self.bytes(p.unsharedBytes))), outputs \(Self.bytes(p.outputBytes))")
+        print("  " + "operator [kernel]".padding(toLength: 44, withPad: " ", startingAt: 0) + "nodes".leftPad(6) + "ms".leftPad(11) + "%".leftPad(7) + "written".leftPad(11))
+        for row in p.byOperatorType {
+            let pct = p.totalMilliseconds > 0 ? 100 * row.milliseconds / p.totalMilliseconds : 0
+            print("  " + row.opType.padding(toLength: 44, withPad: " ", startingAt: 0) + String(row.count).leftPad(6)
+                  + Self.fmt(row.milliseconds).leftPad(11) + String(format: "%.1f", pct).leftPad(7) + Self.bytes(row.outputBytes).leftPad(11))
+        }
+        print("  slowest nodes:")
+        for op in p.operators.sorted(by: { $0.milliseconds > $1.milliseconds }).prefix(15) {
+            let mem = "out \(Self.bytes(op.outputBytes))" + (op.scratchBytes > 0 ? ", scratch \(Self.bytes(op.scratchBytes))" : "")
+            print("    \(Self.fmt(op.milliseconds).leftPad(9)) ms  \(op.opType) [\(op.kernel)] \(op.node)  (\(mem))")
+        }
+    }
+
+    static func stats(_ t: Tensor) -> String {
+        guard t.dtype == .float32, t.elementCount > 0 else { return "" }
+        let v = t.floats
+        let mean = v.reduce(0, +) / Float(v.count)
+        return String(format: "  min %.4g max %.4g mean %.4g", v.min()!, v.max()!, mean)
+    }
+
+    static func ms(since start: UInt64) -> Double { Double(DispatchTime.now().uptimeNanoseconds - start) / 1e6 }
+    static func round(_ v: Double) -> Double { (v * 1000).rounded() / 1000 }
+    static func fmt(_ v: Double) -> String { String(format: v >= 100 ? "%.1f" : "%.3f", v) }
+    static func bytes(_ n: Int) -> String {
+        let b = Double(n)
+        if b >= 1e9 { return String(format: "%.2f GB", b / 1e9) }
+        if b >= 1e6 { return String(format: "%.1f MB", b / 1e6) }
+        if b >= 1e3 { return String(format: "%.1f kB", b / 1e3) }
+        return "\(n) B"
+    }
+
+    static func peakRSSMegabytes() -> Double {
+        var usage = rusage()
+        getrusage(RUSAGE_SELF, &usage)
+        return Double(usage.ru_maxrss) / 1024   // kilobytes on Linux
+    }
+}
+
+/// A one-line error of `megafs run`.
+struct RunError: Error, CustomStringConvertible {
+    let description: String
+    init(_ description: String) { self.description = description }
+}
+
+private extension String {
+    func leftPad(_ width: Int) -> String { count >= width ? self : String(repeating: " ", count: width - count) + self }
+}
