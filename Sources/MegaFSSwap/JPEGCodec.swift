@@ -10,9 +10,17 @@ enum JPEGCodec {
         return s.isEmpty ? "TurboJPEG reported an error" : s
     }
 
+    /// libjpeg warnings that leave the image intact (harmless quirks of some writers). Any other
+    /// warning (damaged entropy-coded data, a missing end of file) makes the decode fail.
+    static func tolerated(warning: String) -> Bool {
+        let m = warning.lowercased()
+        return m.contains("extraneous bytes before marker") || m.contains("jfif revision")
+            || m.contains("unknown app") || m.contains("jfif extension") || m.contains("thumbnail")
+    }
+
     private static func failure(_ message: String, name: String) -> ImageError {
         let m = message.lowercased()
-        if m.contains("premature end") || m.contains("truncated") || m.contains("too short") {
+        if m.contains("premature end of jpeg file") || m.contains("truncated") || m.contains("too short") {
             return .truncated(file: name, format: .jpeg, detail: message)
         }
         return .corrupt(file: name, format: .jpeg, detail: message)
@@ -21,8 +29,9 @@ enum JPEGCodec {
     /// Decodes to 8-bit RGB (libjpeg's default ISLOW DCT and fancy upsampling, as OpenCV's
     /// `imread`). Greyscale is replicated; CMYK/YCCK files are decoded to CMYK and converted
     /// with the Adobe (inverted) convention R = C*K/255. Progressive scans are limited to 500
-    /// (TJFLAG_LIMITSCANS) against hostile files. A truncated file is an error (libjpeg's
-    /// "premature end" warning); other libjpeg warnings (e.g. extraneous bytes) are tolerated.
+    /// (TJFLAG_LIMITSCANS) against hostile files. libjpeg's warnings are errors (`truncated` for
+    /// "premature end of JPEG file", `corrupt` for damaged data), except the harmless ones listed
+    /// in `tolerated(warning:)` (e.g. extraneous bytes before a marker).
     /// When `applyOrientation`, the EXIF orientation is applied.
     static func decode(_ bytes: [UInt8], name: String, maxPixels: Int, applyOrientation: Bool) throws -> RGBImage {
         guard let handle = tjInitDecompress() else {
@@ -54,7 +63,7 @@ enum JPEGCodec {
         if rc != 0 {
             let text = errorText(handle)
             let fatal = tjGetErrorCode(handle) != Int32(TJERR_WARNING.rawValue)
-            if fatal || text.lowercased().contains("premature end") { throw failure(text, name: name) }
+            if fatal || !tolerated(warning: text) { throw failure(text, name: name) }
         }
         var image: RGBImage
         if cmyk {

@@ -95,3 +95,56 @@ func referenceValues(_ graph: Graph, _ feeds: [String: Tensor]) throws -> [Strin
     }
     return values
 }
+
+/// Builds small graphs for tests.
+struct GraphBuilder {
+    var graph: Graph
+    var feeds: [String: Tensor] = [:]
+    private var counter = 0
+
+    init(opset: Int = 17) { graph = Graph(name: "test", opsets: ["": opset]) }
+
+    mutating func input(_ name: String, _ t: Tensor) -> String {
+        graph.inputs.append(ValueInfo(name: name, type: t.type))
+        feeds[name] = t
+        return name
+    }
+
+    mutating func constant(_ t: Tensor, _ hint: String = "c") -> String {
+        counter += 1
+        let name = "\(hint)\(counter)"
+        graph.initializers[name] = t
+        return name
+    }
+
+    mutating func ints(_ v: [Int]) -> String { constant(Tensor(v.map(Int64.init), shape: [v.count]), "i") }
+    mutating func scalar(_ v: Float) -> String { constant(Tensor(scalar: v), "s") }
+
+    @discardableResult
+    mutating func node(_ op: String, _ inputs: [String], _ attrs: [String: Attribute] = [:], outputs: Int = 1) -> String {
+        counter += 1
+        let outs = (0..<outputs).map { "\(op.lowercased())\(counter)_\($0)" }
+        graph.nodes.append(Node(name: "\(op)_\(counter)", opType: op, inputs: inputs, outputs: outs, attributes: attrs))
+        return outs[0]
+    }
+
+    mutating func output(_ name: String) {
+        graph.outputs.append(ValueInfo(name: name, type: TensorType(dtype: .float32, shape: nil)))
+    }
+}
+
+/// Runs a graph through a session (fast kernels, fusion as asked) and through the reference
+/// kernels; expects every graph output to match.
+@discardableResult
+func expectMatchesReference(_ b: GraphBuilder, fusion: Bool = true, relative: Float = 1e-4, _ what: String,
+                            sourceLocation: SourceLocation = #_sourceLocation) throws -> InferenceSession {
+    let session = try InferenceSession(graph: b.graph, options: SessionOptions(threads: 2, enableFusion: fusion))
+    let got = try session.run(b.feeds)
+    let want = try referenceValues(b.graph, b.feeds)
+    for o in b.graph.outputs {
+        let g = try #require(got[o.name], sourceLocation: sourceLocation)
+        let w = try #require(want[o.name], sourceLocation: sourceLocation)
+        expectClose(g, w, relative: relative, "\(what) [\(o.name)]", sourceLocation: sourceLocation)
+    }
+    return session
+}

@@ -123,6 +123,17 @@ import Testing
         #expect(try ImageIO.decode(png, options: ImageDecodeOptions(maxPixels: 256)).width == 16)
     }
 
+    @Test func harmlessJPEGWarningIsTolerated() throws {
+        let img = gradientImage(width: 16, height: 16)
+        let jpeg = try ImageIO.encodeJPEG(img, quality: 90)
+        #expect(Array(jpeg.suffix(2)) == [0xFF, 0xD9])
+        // garbage between the scan and EOI: libjpeg warns "extraneous bytes before marker 0xd9"
+        let extra = Array(jpeg.dropLast(2)) + [0x12, 0x34, 0x56] + [0xFF, 0xD9]
+        #expect(try ImageIO.decode(extra) == ImageIO.decode(jpeg))
+        #expect(JPEGCodec.tolerated(warning: "Corrupt JPEG data: 3 extraneous bytes before marker 0xd9"))
+        #expect(!JPEGCodec.tolerated(warning: "Corrupt JPEG data: premature end of data segment"))
+    }
+
     @Test func pixelLimitIsCheckedFromTheJPEGHeader() throws {
         var jpeg = try ImageIO.encodeJPEG(gradientImage(width: 16, height: 16), quality: 80)
         // patch the SOF0 frame size to 60000 x 60000 (3.6 gigapixels)

@@ -212,7 +212,32 @@ public final class InferenceSession: @unchecked Sendable {
         return p
     }
 
-    private func execute(_ plan: ExecutionPlan, inputs: [Tensor], profile: Bool) throws -> (outputs: [String: Tensor], profile: RunProfile?) {
+    /// Runs and returns, besides the outputs, a copy of every value taken right after the node
+    /// producing it ran (for tests of the memory plan against a reference, node by node).
+    func runCapturingValues(_ inputs: [String: Tensor]) throws -> (outputs: [String: Tensor], values: [String: Tensor]) {
+        let ordered = try orderedInputs(inputs)
+        lock.lock()
+        defer { lock.unlock() }
+        let plan = try planLocked(ordered)
+        var values: [String: Tensor] = [:]
+        let r = try execute(plan, inputs: ordered, profile: false) { slot, address in
+            let v = plan.values[slot]
+            values[v.name] = try? Tensor(dtype: v.dtype, shape: v.shape, bytes: UnsafeRawBufferPointer(start: address, count: v.byteCount))
+        }
+        return (r.outputs, values)
+    }
+
+    /// The current plan's arena layout: (value name, offset, bytes) of every arena value.
+    var arenaLayout: [(name: String, offset: Int, bytes: Int)] {
+        lock.lock(); defer { lock.unlock() }
+        guard let p = lastPlan else { return [] }
+        return p.values.compactMap { v in
+            if case .arena(let o) = v.location { return (v.name, o, v.byteCount) } else { return nil }
+        }
+    }
+
+    private func execute(_ plan: ExecutionPlan, inputs: [Tensor], profile: Bool,
+                         capture: ((Int, UnsafeMutableRawPointer) -> Void)? = nil) throws -> (outputs: [String: Tensor], profile: RunProfile?) {
         if arenaCapacity < plan.arenaBytes {
             arena?.deallocate()
             arena = UnsafeMutableRawPointer.allocate(byteCount: plan.arenaBytes, alignment: Planner.alignment)
@@ -250,6 +275,7 @@ public final class InferenceSession: @unchecked Sendable {
             } else {
                 try step.kernel.run(ctx)
             }
+            if let capture { for slot in step.outputSlots { capture(slot, addresses[slot]) } }
         }
         let total = Double(DispatchTime.now().uptimeNanoseconds - start) / 1e6
         var outputs: [String: Tensor] = [:]
