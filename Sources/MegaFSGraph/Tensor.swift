@@ -11,7 +11,7 @@ public final class TensorStorage: @unchecked Sendable {
     public init(byteCount: Int) {
         self.byteCount = byteCount
         pointer = UnsafeMutableRawPointer.allocate(byteCount: max(byteCount, 1), alignment: Self.alignment)
-        pointer.initializeMemory(as: UInt8.self, repeating: 0, count: max(byteCount, 1))
+        memset(pointer, 0, max(byteCount, 1))
     }
 
     /// Copies `bytes` into a new aligned buffer.

@@ -224,7 +224,7 @@ struct Run: ParsableCommand {
 
     static func peakRSSMegabytes() -> Double {
         var usage = rusage()
-        getrusage(RUSAGE_SELF, &usage)
+        getrusage(RUSAGE_SELF.rawValue, &usage)
         return Double(usage.ru_maxrss) / 1024   // kilobytes on Linux
     }
 }
