@@ -13,9 +13,10 @@ import MegaFSGraph
         let depthwise = trial % 7 == 0
         let cin = depthwise ? groups * 1 : groups * cinG
         let cout = depthwise ? groups : groups * coutG
-        let kh = rng.int(1...4), kw = rng.int(1...4)
-        let sh = rng.int(1...3), sw = rng.int(1...3), dh = rng.int(1...2), dw = rng.int(1...2)
-        let pads = (0..<4).map { _ in rng.int(0...2) }
+        let pointwise = trial % 5 == 1
+        let kh = pointwise ? 1 : rng.int(1...4), kw = pointwise ? 1 : rng.int(1...4)
+        let sh = pointwise ? 1 : rng.int(1...3), sw = pointwise ? 1 : rng.int(1...3), dh = rng.int(1...2), dw = rng.int(1...2)
+        let pads = (0..<4).map { _ in pointwise ? 0 : rng.int(0...2) }
         let h = rng.int(1...11) + (kh - 1) * dh, w = rng.int(1...11) + (kw - 1) * dw
         let n = rng.int(1...2)
         var b = GraphBuilder()
@@ -75,6 +76,9 @@ import MegaFSGraph
         let pads = [rng.int(0...1), rng.int(0...1), rng.int(0...1), rng.int(0...1)]
         let outPad = [rng.int(0...(max(sh, dh) - 1)), rng.int(0...(max(sw, dw) - 1))]
         let n = rng.int(1...2)
+        let oh = sh * (h - 1) + outPad[0] + (kh - 1) * dh + 1 - pads[0] - pads[2]
+        let ow = sw * (w - 1) + outPad[1] + (kw - 1) * dw + 1 - pads[1] - pads[3]
+        if oh < 1 || ow < 1 { continue }
         var b = GraphBuilder()
         let x = b.input("x", rng.tensor([n, cin, h, w]))
         let wt = rng.tensor([cin, coutG, kh, kw])

@@ -119,6 +119,7 @@ enum Planner {
         for o in g.outputs { lastUse[o.name] = Int.max }
 
         var steps: [(node: Node, kernel: RuntimeKernel, outputs: [Int], scratchRoot: Int?)] = []
+        var unshared = 0
         for (i, node) in g.nodes.enumerated() {
             var inDescs: [ValueDesc?] = []
             for name in node.inputs {
@@ -176,6 +177,7 @@ enum Planner {
                     case .none: break
                     }
                 }
+                if case .view = kernel.aliasing, joined != nil {} else { unshared += align(desc.byteCount) }
                 if let r = joined {
                     rootOf[slot] = r
                     roots[r].members.append(slot)
@@ -187,6 +189,7 @@ enum Planner {
             var scratchRoot: Int? = nil
             if kernel.scratchBytes > 0 {
                 roots.append(Root(kind: 4, bytes: align(kernel.scratchBytes), first: i, last: i, members: []))
+                unshared += align(kernel.scratchBytes)
                 scratchRoot = roots.count - 1
             }
             steps.append((node, kernel, outSlots, scratchRoot))
@@ -226,7 +229,6 @@ enum Planner {
             guard let first = members.first else { continue }
             for m in members.dropFirst() { values[m].location = values[first].location }
         }
-        let unshared = arenaRoots.reduce(0) { $0 + roots[$1].bytes }
 
         var outputBytes = Array(repeating: 0, count: g.outputs.count)
         var outputSlots: [Int] = []
