@@ -11,7 +11,7 @@ public struct ConversionOptions: Sendable {
     /// Run the converter's graph passes (folding, BN folding, dead nodes, shape inference).
     public var optimize: Bool
 
-    public init(compressionLevel: Int = 3, threads: Int = ProcessInfo.processInfo.activeProcessorCount,
+    public init(compressionLevel: Int = 1, threads: Int = ProcessInfo.processInfo.activeProcessorCount,
                 shuffle: ShufflePolicy = .auto, optimize: Bool = true) {
         self.compressionLevel = compressionLevel
         self.threads = threads

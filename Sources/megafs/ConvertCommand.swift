@@ -19,8 +19,8 @@ struct Convert: ParsableCommand {
     @Option(name: [.short, .customLong("output")], help: "Where to write the model file (default: the input's name with .mfs).")
     var output: String?
 
-    @Option(name: .customLong("zstd-level"), help: "zstd compression level, 1 (fastest) to 19 (smallest).")
-    var zstdLevel: Int = 3
+    @Option(name: .customLong("zstd-level"), help: "zstd level, 1 to 19. 1 (the default) is fastest and, on float weights after byte shuffling, also the smallest.")
+    var zstdLevel: Int = 1
 
     @Option(help: "Threads for compression (default: all cores).")
     var threads: Int = ProcessInfo.processInfo.activeProcessorCount

@@ -108,6 +108,10 @@ func fixtureModelMatchesPyTorch(_ name: String) throws {
 @Test func encoderAndSwapperGetTheirFusions() throws {
     let enc = try #require(ModelFixtures.models.first { $0.name == "encoder" })
     let s = try InferenceSession(graph: try ModelFixtures.converted(enc), options: SessionOptions(threads: 2))
+    // Dynamic batch: nothing is planned (or fused) before the input shape is known.
+    #expect(s.fusions.isEmpty)
+    let plan = try s.prepare(inputShapes: ["image": [2, 3, 256, 256]])
+    #expect(plan.fusions.map(\.name) == s.fusions.map(\.name))
     let names = Dictionary(uniqueKeysWithValues: s.fusions.map { ($0.name, $0.count) })
     // ResNet blocks end in conv + bias + residual + relu; the 76 mapping convs in conv + bias + leaky relu.
     #expect((names["conv+bias+residual+relu"] ?? 0) >= 16, "\(s.fusions)")
