@@ -31,10 +31,10 @@ let package = Package(
         .target(name: "MegaFSFormat", dependencies: ["MegaFSGraph", "CZstd"]),
         .target(name: "CKernels", cSettings: [.unsafeFlags(["-O3"])]),
         .target(name: "MegaFSRuntime", dependencies: ["MegaFSGraph", "MegaFSFormat", "CKernels", "COpenBLAS"]),
-        .target(name: "MegaFSSwap", dependencies: ["MegaFSGraph", "MegaFSRuntime", "CPNG", "CTurboJPEG"]),
+        .target(name: "MegaFSSwap", dependencies: ["MegaFSGraph", "MegaFSFormat", "MegaFSRuntime", "CPNG", "CTurboJPEG"]),
         .target(name: "MegaFSConverter", dependencies: ["MegaFSGraph", "MegaFSONNX", "MegaFSFormat"]),
         .executableTarget(name: "megafs", dependencies: [
-            "MegaFSGraph", "MegaFSONNX", "MegaFSFormat", "MegaFSConverter", "MegaFSRuntime",
+            "MegaFSGraph", "MegaFSONNX", "MegaFSFormat", "MegaFSConverter", "MegaFSRuntime", "MegaFSSwap",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
 
@@ -42,7 +42,7 @@ let package = Package(
         .testTarget(name: "MegaFSONNXTests", dependencies: ["MegaFSONNX", "MegaFSGraph", "CONNX", "CProtobufC"]),
         .testTarget(name: "MegaFSFormatTests", dependencies: ["MegaFSFormat", "MegaFSGraph", "MegaFSONNX"]),
         .testTarget(name: "MegaFSRuntimeTests", dependencies: ["MegaFSRuntime", "MegaFSGraph", "MegaFSFormat", "MegaFSONNX"]),
-        .testTarget(name: "MegaFSSwapTests", dependencies: ["MegaFSSwap", "MegaFSGraph"]),
+        .testTarget(name: "MegaFSSwapTests", dependencies: ["MegaFSSwap", "MegaFSGraph", "MegaFSRuntime", "MegaFSConverter"]),
         .testTarget(name: "MegaFSConverterTests", dependencies: ["MegaFSConverter", "MegaFSGraph", "MegaFSFormat", "MegaFSONNX"]),
     ]
 )

@@ -1,3 +1,4 @@
+import Dispatch
 import Foundation
 import MegaFSGraph
 
@@ -55,6 +56,14 @@ public struct SwapResult: Sendable {
     public var composite: Postprocess.Composite
     /// The generator's raw output (1,3,G,G).
     public var generated: Tensor
+    /// Wall time of each stage, in order.
+    public var timings: [StageTiming]
+}
+
+/// How long one stage of the swap took.
+public struct StageTiming: Sendable, Codable {
+    public var stage: String
+    public var milliseconds: Double
 }
 
 /// The swap end to end (architecture notes, section 0): pre-process, encode [target, source],
@@ -67,28 +76,46 @@ public struct SwapPipeline {
 
     public init(networks: any SwapNetworks) { self.networks = networks }
 
-    public func run(source: RGBImage, target: RGBImage, options: SwapOptions = SwapOptions()) throws -> SwapResult {
-        let batch = Preprocess.batch([target, source])
-        let (latents, structure) = try networks.encode(batch)
+    /// Runs the swap. `progress` is told each stage's name as it starts.
+    public func run(source: RGBImage, target: RGBImage, options: SwapOptions = SwapOptions(),
+                    progress: ((String) -> Void)? = nil) throws -> SwapResult {
+        var timings: [StageTiming] = []
+        func stage<T>(_ name: String, _ body: () throws -> T) rethrows -> T {
+            progress?(name)
+            let start = DispatchTime.now().uptimeNanoseconds
+            defer {
+                timings.append(StageTiming(stage: name, milliseconds: Double(DispatchTime.now().uptimeNanoseconds - start) / 1e6))
+            }
+            return try body()
+        }
+        let batch = stage("preprocess") { Preprocess.batch([target, source]) }
+        let (latents, structure) = try stage("encode") { try networks.encode(batch) }
         try expectBatch(latents, 2, "encoder latents")
         try expectBatch(structure, 2, "encoder struct")
-        let swapped = try networks.swap(identity: latents.batchItem(1), attributes: latents.batchItem(0))
-        let generated = try networks.generate(structure: structure.batchItem(0), latents: swapped)
+        let swapped = try stage("swap") { try networks.swap(identity: latents.batchItem(1), attributes: latents.batchItem(0)) }
+        let generated = try stage("generate") { try networks.generate(structure: structure.batchItem(0), latents: swapped) }
         let g = try generatorSize(generated)
-        let mask = try Self.mask(options.mask, target: target, width: g.width, height: g.height, erosion: options.erosion)
-        let composite = try Postprocess.composite(generated: generated, target: target, mask: mask,
-                                                  outputSize: options.outputSize, rounding: options.rounding)
+        let mask = try stage("mask") {
+            try Self.mask(options.mask, target: target, width: g.width, height: g.height, erosion: options.erosion)
+        }
+        let composite = try stage("blend") {
+            try Postprocess.composite(generated: generated, target: target, mask: mask,
+                                      outputSize: options.outputSize, rounding: options.rounding)
+        }
         var refined: RGBImage?
         if options.refine {
-            let blended8 = try Postprocess.toRGB8(composite.blended, rounding: options.rounding)
-            let (l2, s2) = try networks.encode(Preprocess.batch([blended8]))
-            try expectBatch(l2, 1, "encoder latents (refine)")
-            try expectBatch(s2, 1, "encoder struct (refine)")
-            let regenerated = try networks.generate(structure: s2, latents: l2)
-            refined = try Postprocess.composite(generated: regenerated, target: target, mask: mask,
-                                                outputSize: options.outputSize, rounding: options.rounding).image
+            refined = try stage("refine") {
+                let blended8 = try Postprocess.toRGB8(composite.blended, rounding: options.rounding)
+                let (l2, s2) = try networks.encode(Preprocess.batch([blended8]))
+                try expectBatch(l2, 1, "encoder latents (refine)")
+                try expectBatch(s2, 1, "encoder struct (refine)")
+                let regenerated = try networks.generate(structure: s2, latents: l2)
+                return try Postprocess.composite(generated: regenerated, target: target, mask: mask,
+                                                 outputSize: options.outputSize, rounding: options.rounding).image
+            }
         }
-        return SwapResult(image: composite.image, refined: refined, mask: mask, composite: composite, generated: generated)
+        return SwapResult(image: composite.image, refined: refined, mask: mask, composite: composite,
+                          generated: generated, timings: timings)
     }
 
     /// The soft mask for `source` at the generator's size. A label map must have the target's
