@@ -62,10 +62,10 @@ struct Swap: ParsableCommand {
 
     func validate() throws {
         if let threads, threads < 1 { throw ValidationError("--threads must be at least 1") }
-        guard ImageFormat(pathExtension: (output as NSString).pathExtension) != nil else {
+        guard ImageFormat(pathExtension: output) != nil else {
             throw ValidationError("--output must end in .png, .jpg or .jpeg")
         }
-        if let grid, ImageFormat(pathExtension: (grid as NSString).pathExtension) == nil {
+        if let grid, ImageFormat(pathExtension: grid) == nil {
             throw ValidationError("--grid must end in .png, .jpg or .jpeg")
         }
     }

@@ -93,8 +93,9 @@ func fixtureModelMatchesPyTorch(_ name: String) throws {
     }
 }
 
-@Test func generatorGetsTheStyleGANFusions() throws {
-    let m = try #require(ModelFixtures.models.first { $0.name == "generator" })
+@Test(arguments: ["generator", "generator-dynamo", "generator-opset13"])
+func generatorGetsTheStyleGANFusions(_ name: String) throws {
+    let m = try #require(ModelFixtures.models.first { $0.name == name })
     let session = try InferenceSession(graph: try ModelFixtures.converted(m), options: SessionOptions(threads: 2))
     let fusions = Dictionary(uniqueKeysWithValues: session.fusions.map { ($0.name, $0.count) })
     // 64 px: conv1 + 4 plain and 4 upsampling StyledConvs, to_rgb1 + 4 ToRGBs with 4 skip upsamplings.

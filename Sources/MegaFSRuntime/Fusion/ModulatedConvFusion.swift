@@ -122,10 +122,17 @@ public struct ModulatedConvFusion: GraphPass {
             else { continue }
             guard rw.soleConsumer(sq)?.0 == di, let (qi, q) = rw.producerNode(sq), q.opType == "Sqrt" else { continue }
             let ad = q.inputs[0]
-            guard rw.soleConsumer(ad)?.0 == qi, let (ai, add) = rw.producerNode(ad), add.opType == "Add",
-                  let (epsT, rs) = splitConstant(add, rw), epsT.elementCount == 1 else { continue }
-            let eps = epsT.floats[0]
-            guard rw.soleConsumer(rs)?.0 == ai, let (ri, red) = rw.producerNode(rs), red.opType == "ReduceSum",
+            guard rw.soleConsumer(ad)?.0 == qi, let (ai, add) = rw.producerNode(ad) else { continue }
+            // sum + eps (the torch.export-based exporter writes the sum without it).
+            var eps: Float = 0
+            var rs = ad
+            var chain = [qi, di, dri]
+            if add.opType == "Add" {
+                guard let (epsT, sum) = splitConstant(add, rw), epsT.elementCount == 1 else { continue }
+                eps = epsT.floats[0]; rs = sum; chain.append(ai)
+            }
+            let sumConsumer = rs == ad ? qi : ai
+            guard rw.soleConsumer(rs)?.0 == sumConsumer, let (ri, red) = rw.producerNode(rs), red.opType == "ReduceSum",
                   (red.int("keepdims") ?? 1) == 0, let axes = red.reduceAxes(rw), Set(axes.map { $0 < 0 ? $0 + 5 : $0 }) == [2, 3, 4],
                   rw.shape(rs) == [1, cout] || rw.shape(rs) == [cout] else { continue }
             let pw = red.inputs[0]
@@ -135,7 +142,7 @@ public struct ModulatedConvFusion: GraphPass {
             } else if p.opType == "Mul" {
                 guard p.inputs == [wm, wm] else { continue }
             } else { continue }
-            return (wm, eps, [pi, ri, ai, qi, di, dri])
+            return (wm, eps, [pi, ri] + chain)
         }
         return nil
     }

@@ -36,7 +36,11 @@ enum KernelFactory {
         if viewOps.contains(op) {
             guard let x = req.input(0), let y = req.outputs.first ?? nil, x.dtype == y.dtype, x.byteCount == y.byteCount,
                   req.outputs.dropFirst().allSatisfy({ $0 == nil }) else { return nil }
-            if op == "Dropout", let ratio = req.input(2), ratio.constant == nil { return nil }
+            if op == "Dropout", let mode = req.input(2) {
+                // Inference only: a training_mode input that is not a constant false runs the reference.
+                guard let c = mode.constant, c.int64s.allSatisfy({ $0 == 0 }) else { return nil }
+            }
+            if op == "Dropout", (req.node.int("is_test") ?? 1) == 0, req.opset < 7 { return nil }
             return ViewKernel()
         }
         if binaryOps.contains(op) { return ElementwiseBuilder.binary(req) }
