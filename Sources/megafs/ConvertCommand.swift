@@ -7,9 +7,9 @@ struct Convert: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Convert an ONNX model into a compact megafs model file (.mfs).",
         discussion: """
-            Imports the ONNX file (initializers inline or as external data), folds constants and
-            shape arithmetic, folds BatchNormalization into the preceding convolution, removes dead
-            nodes, infers shapes, and writes zstd-compressed weights with a checksum per frame.
+            Imports the ONNX file (initializers inline or as external data), folds constants and \
+            shape arithmetic, folds BatchNormalization into the preceding convolution, removes dead \
+            nodes, infers shapes, and writes zstd-compressed weights with a checksum per frame. \
             The output is written atomically: on any error no file is left behind.
             """)
 

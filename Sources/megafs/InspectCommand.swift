@@ -6,8 +6,8 @@ struct Inspect: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Show what an ONNX file or a megafs model file holds.",
         discussion: """
-            Prints the operator histogram, parameter count, size on disk and in memory, compression
-            ratio, inputs and outputs, and (for model files) the metadata the converter recorded.
+            Prints the operator histogram, parameter count, size on disk and in memory, compression \
+            ratio, inputs and outputs, and (for model files) the metadata the converter recorded. \
             A model file is recognised by its magic bytes; anything else is read as ONNX.
             """)
 
