@@ -190,6 +190,7 @@ struct Run: ParsableCommand {
     // MARK: - reporting
 
     func printProfile(_ p: RunProfile) {
+        print("machine: \(RuntimeInfo.summary)")
         print("profile: total \(Self.fmt(p.totalMilliseconds)) ms, peak arena \(Self.bytes(p.arenaBytes)) (without reuse \(Self.bytes(p.unsharedBytes))), outputs \(Self.bytes(p.outputBytes))")
         print("  " + "operator [kernel]".padding(toLength: 44, withPad: " ", startingAt: 0) + "nodes".leftPad(6) + "ms".leftPad(11) + "%".leftPad(7) + "written".leftPad(11))
         for row in p.byOperatorType {

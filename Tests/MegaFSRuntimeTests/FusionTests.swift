@@ -194,3 +194,17 @@ private func upfirdn(_ b: inout GraphBuilder, x: String, n: Int, c: Int, h: Int,
     let cmp = compare(a[rgb]!, c[rgb]!)
     #expect(cmp.cosine > 0.99999 && cmp.maxAbsError <= 1e-4 * max(cmp.range, 1), "\(cmp)")
 }
+
+@Test func plainTransposedConvWithBlurFuses() throws {
+    // A constant-weight transposed conv followed by the blur and a bias + relu epilogue.
+    var rng = Rng(26)
+    var b = GraphBuilder()
+    let x = b.input("x", rng.tensor([2, 3, 5, 4]))
+    let t = b.node("ConvTranspose", [x, b.constant(rng.tensor([3, 4, 3, 3]))], ["strides": .ints([2, 2])])
+    var u = upfirdn(&b, x: t, n: 2, c: 4, h: 11, w: 9, up: 1, pad: (1, 1))
+    u = b.node("Add", [u, b.constant(rng.tensor([1, 4, 1, 1]))])
+    u = b.node("Relu", [u])
+    b.output(u)
+    let s = try expectMatchesReference(b, "convtranspose+blur")
+    #expect(fusionNames(s)["convtranspose+blur+bias+relu"] == 1, "\(s.fusions)")
+}

@@ -32,8 +32,8 @@ import MegaFSGraph
         let s = try expectMatchesReference(b, fusion: false, "conv trial \(trial) g\(groups) \(cin)->\(cout) k\(kh)x\(kw) s\(sh),\(sw) d\(dh),\(dw) p\(pads) \(h)x\(w)")
         for k in s.lastPlanSummary?.kernels ?? [] { kinds.insert(k.name) }
     }
-    // Every code path ran: GEMM with im2col, GEMM without (1x1), direct depthwise.
-    #expect(kinds.isSuperset(of: ["conv(im2col)", "conv(pointwise)", "conv(depthwise)"]), "\(kinds)")
+    // Every code path ran: GEMM with im2col, GEMM without (1x1), direct depthwise, one GEMM over the batch.
+    #expect(kinds.isSuperset(of: ["conv(im2col)", "conv(pointwise)", "conv(depthwise)", "conv(batched)"]), "\(kinds)")
 }
 
 @Test func convUsesBandsInsteadOfFullIm2col() throws {

@@ -49,7 +49,8 @@ public struct UpFirDnFusion: GraphPass {
         var value = cur
         var consumerIndex = remove.count > 2 ? remove[2] : ci
         while true {
-            if let s = rw.shape(value), s == [n, c, s.count == 4 ? s[2] : -1, s.count == 4 ? s[3] : -1], s.count == 4, value != cur || (n * c == n && c == 1) {
+            // The source: a [N, C, H, W] value (the conv's own input only when C is 1).
+            if let s = rw.shape(value), s.count == 4, s[0] == n, s[1] == c, value != cur || c == 1 {
                 source = value; break
             }
             guard rw.soleConsumer(value)?.0 == consumerIndex, let (pi, p) = rw.producerNode(value) else { break }
@@ -164,7 +165,6 @@ public struct ConvEpilogueFusion: GraphPass {
             var parts: [String] = []
             var remove = [ci]
             var cur = out
-            var last = node
             while let (ni, next) = rw.soleConsumer(cur), next.domain.isEmpty, gain == nil {
                 var took = false
                 switch next.opType {
@@ -199,11 +199,9 @@ public struct ConvEpilogueFusion: GraphPass {
                 }
                 if !took { break }
                 remove.append(ni)
-                last = next
                 cur = next.outputs[0]
             }
             if remove.count == 1 { continue }
-            _ = last
             if biasChanged, let b = bias { inputs[2] = rw.addInitializer(out + "/bias", b) }
             if let addend { inputs[4] = addend }
             var attrs = node.attributes
@@ -211,7 +209,8 @@ public struct ConvEpilogueFusion: GraphPass {
                 attrs["transposed"] = .int(transposed ? 1 : 0)
                 attrs["fusion"] = .string(transposed ? "convtranspose" : "conv")
             }
-            if !node.inputs.indices.contains(2) || node.inputs[2].isEmpty { } else if !parts.contains("bias") { parts.insert("bias", at: 0) }
+            // The convolution's own bias (BatchNorm folded into it) counts as the fused bias.
+            if node.inputs.count > 2, !node.inputs[2].isEmpty, !parts.contains("bias") { parts.insert("bias", at: 0) }
             attrs["activation"] = .string(activation ?? "none")
             attrs["alpha"] = .float(alpha)
             attrs["gain"] = .float(gain ?? 1)

@@ -62,14 +62,31 @@ final class ConvKernel: RuntimeKernel {
     let weightScratchBytes: Int
     let demodBytes: Int
     let name: String
+    /// Small outputs of several samples: one GEMM over all samples' columns, so the weights
+    /// (the bandwidth-bound part of the encoder's 512->512 convs at 8x8 and below) are read once.
+    let mergesBatch: Bool
+    let mergedOutBytes: Int
 
     var kernelName: String { name }
-    var scratchBytes: Int { colBytes + weightScratchBytes + demodBytes }
+    var scratchBytes: Int { colBytes + weightScratchBytes + demodBytes + mergedOutBytes }
 
     init(geometry g: ConvGeometry, x: Int, w: Int, y: Int, modulation: Modulation?, epilogue: ConvEpilogue) {
         self.g = g; self.x = x; self.w = w; self.y = y
         self.modulation = modulation; self.epilogue = epilogue
         let k = g.cinG * g.kh * g.kw
+        let p = g.oh * g.ow
+        if g.n > 1 && g.groups == 1 && modulation == nil && p * g.n <= 1024 && k * p * g.n * 4 <= im2colBudgetBytes {
+            mergesBatch = true
+            bandRows = g.oh
+            colBytes = ((k * p * g.n * 4 + 63) / 64) * 64
+            mergedOutBytes = ((g.cout * p * g.n * 4 + 63) / 64) * 64
+            weightScratchBytes = 0
+            demodBytes = 0
+            name = "conv(batched)"
+            return
+        }
+        mergesBatch = false
+        mergedOutBytes = 0
         if g.isPointwise {
             // Columns of the output in blocks (the B operand is read in place).
             bandRows = g.oh
@@ -97,6 +114,24 @@ final class ConvKernel: RuntimeKernel {
         let wScaled = ctx.scratchF32(offset: colBytes)
         let dBuf = ctx.scratchF32(offset: colBytes + weightScratchBytes)
         let threads = ctx.threads
+
+        if mergesBatch {
+            let cols = g.n * P
+            for n in 0..<g.n {
+                im2col(px + n * g.cin * HW, col: col + n * P, rows: 0..<g.oh, scale: nil, threads: threads, colStride: cols)
+            }
+            let out = ctx.scratchF32(offset: colBytes)
+            ctx.gemm.sgemm(transA: false, transB: false, m: g.cout, n: cols, k: K, alpha: 1,
+                           a: pw, lda: K, b: col, ldb: cols, beta: 0, c: out, ldc: cols)
+            threads.forEach(g.cout, minPerThread: max(1, 4096 / cols)) { o in
+                for n in 0..<g.n {
+                    let dst = py + (n * g.cout + o) * P
+                    dst.update(from: out + o * cols + n * P, count: P)
+                    if !epIdentity { ep.apply(dst, count: P, n: n, c: o, p0: 0, scale: 1) }
+                }
+            }
+            return
+        }
 
         for n in 0..<g.n {
             var style: UnsafePointer<Float>? = nil
@@ -161,11 +196,11 @@ final class ConvKernel: RuntimeKernel {
     /// col[k][r*OW + ow] for k = (c, kh, kw) over the band's output rows; zero where the window
     /// reads padding; input channel c scaled by scale[c] when given.
     func im2col(_ xg: UnsafePointer<Float>, col: UnsafeMutablePointer<Float>, rows: Range<Int>,
-                scale: UnsafePointer<Float>?, threads: ThreadPartition) {
+                scale: UnsafePointer<Float>?, threads: ThreadPartition, colStride: Int? = nil) {
         let g = self.g
         let kk = g.kh * g.kw
         let K = g.cinG * kk
-        let cols = rows.count * g.ow
+        let cols = colStride ?? rows.count * g.ow
         threads.forRanges(K, minPerThread: max(1, 16384 / max(1, cols))) { range in
             for k in range {
                 let c = k / kk, kh = (k / g.kw) % g.kh, kw = k % g.kw

@@ -62,7 +62,6 @@ final class ConcatKernel: RuntimeKernel {
                 }
             }
         }
-        if outer == 0 { return }
     }
 }
 

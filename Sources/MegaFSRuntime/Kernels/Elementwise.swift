@@ -141,7 +141,6 @@ final class BinaryKernel: RuntimeKernel {
                 }
             }
         }
-        let total = layout.count
         if outer == 1 || outer < ctx.threads.threads {
             // Few outer rows: split each inner run.
             for o in 0..<outer {
@@ -152,7 +151,6 @@ final class BinaryKernel: RuntimeKernel {
                 for o in r { body(o, 0, inner) }
             }
         }
-        _ = total
     }
 }
 

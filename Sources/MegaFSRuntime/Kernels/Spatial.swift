@@ -96,21 +96,24 @@ final class MaxPoolKernel: RuntimeKernel {
         ctx.threads.forEach(planes) { p in
             let src = px + p * h * w, dst = py + p * oh * ow
             for r in 0..<oh {
-                for c in 0..<ow {
-                    var m = -Float.infinity
-                    var any = false
-                    for a in 0..<kh {
-                        let ih = r * sh - ph + a * dh
-                        if ih < 0 || ih >= h { continue }
-                        for b in 0..<kw {
-                            let iw = c * sw - pw + b * dw
-                            if iw < 0 || iw >= w { continue }
-                            let v = src[ih * w + iw]
-                            if v > m || v.isNaN { m = v }
-                            any = true
+                // Row-wise: max over the window's rows and columns, one kernel tap at a time.
+                let orow = dst + r * ow
+                orow.initialize(repeating: -Float.infinity, count: ow)
+                for a in 0..<kh {
+                    let ih = r * sh - ph + a * dh
+                    if ih < 0 || ih >= h { continue }
+                    let irow = src + ih * w
+                    for b in 0..<kw {
+                        let off = b * dw - pw
+                        let lo = off >= 0 ? 0 : min(ow, (-off + sw - 1) / sw)
+                        let hi = max(lo, min(ow, (w - 1 - off) >= 0 ? (w - 1 - off) / sw + 1 : 0))
+                        let base = irow + off
+                        for c in lo..<hi {
+                            let v = base[c * sw]
+                            let m = orow[c]
+                            orow[c] = (v > m || v != v) ? v : m
                         }
                     }
-                    dst[r * ow + c] = any ? m : -Float.infinity
                 }
             }
         }
