@@ -1,6 +1,9 @@
 import ArgumentParser
 import Foundation
 import MegaFSConverter
+import MegaFSGraph
+import MegaFSONNX
+import MegaFSRuntime
 
 struct Inspect: ParsableCommand {
     static let configuration = CommandConfiguration(
@@ -17,6 +20,9 @@ struct Inspect: ParsableCommand {
     @Flag(help: "Print the summary as JSON.")
     var json = false
 
+    @Flag(help: "Also load the model into the runtime and list the kernel fusions it gets (batch 1 for a symbolic batch).")
+    var fusions = false
+
     func run() throws {
         let summary: ModelSummary
         do {
@@ -24,8 +30,16 @@ struct Inspect: ParsableCommand {
         } catch {
             throw CLIError("\(error)")
         }
+        var fused: [(name: String, count: Int)] = []
+        if fusions {
+            do {
+                fused = try loadFusions()
+            } catch {
+                throw CLIError("\(error)")
+            }
+        }
         if json {
-            try printJSON(summary)
+            try printJSON(InspectReport(summary: summary, fusions: fusions ? Dictionary(fused.map { ($0.name, $0.count) }) { a, _ in a } : nil))
             return
         }
         let formatName = summary.format == .mfs ? "megafs model file" : "ONNX model"
@@ -51,6 +65,9 @@ struct Inspect: ParsableCommand {
                 print("not supported by megafs: " + unsupported.sorted { $0.key < $1.key }.map { "\($0.key) (\($0.value))" }.joined(separator: ", "))
             }
         }
+        if fusions {
+            print("fusions: " + (fused.isEmpty ? "none" : fused.map { "\($0.name) (\($0.count))" }.joined(separator: ", ")))
+        }
         let shown = summary.metadata.filter { !$0.key.hasPrefix("graph.") && $0.key != "onnx.doc_string" }
         if !shown.isEmpty {
             print("metadata:")
@@ -58,7 +75,35 @@ struct Inspect: ParsableCommand {
         }
     }
 
+    private func loadFusions() throws -> [(name: String, count: Int)] {
+        let session: InferenceSession
+        if try ModelSummary.of(path: file).format == .onnx {
+            var graph = try ONNXImporter().importModel(atPath: file)
+            try PassPipeline.converter.run(&graph)
+            session = try InferenceSession(graph: graph)
+        } else {
+            session = try InferenceSession(modelPath: file)
+        }
+        var shapes: [String: [Int]] = [:]
+        for input in session.inputs {
+            shapes[input.name] = input.type.shape?.map { $0.value ?? 1 } ?? []
+        }
+        return try session.prepare(inputShapes: shapes).fusions
+    }
+
     private func describe(_ v: ModelSummary.Value) -> String {
         "\(v.name): \(v.dtype)[\(v.shape?.joined(separator: ",") ?? "?")]"
     }
+}
+
+struct InspectReport: Encodable {
+    var summary: ModelSummary
+    var fusions: [String: Int]?
+
+    func encode(to encoder: any Encoder) throws {
+        try summary.encode(to: encoder)
+        var c = encoder.container(keyedBy: Key.self)
+        if let fusions { try c.encode(fusions, forKey: .fusions) }
+    }
+    enum Key: String, CodingKey { case fusions }
 }
