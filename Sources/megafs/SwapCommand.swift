@@ -179,22 +179,17 @@ struct Swap: ParsableCommand {
         }
         let base = (csvPath as NSString).deletingLastPathComponent
         func resolve(_ p: String) -> String { p.hasPrefix("/") || base.isEmpty ? p : (base as NSString).appendingPathComponent(p) }
-        var rows: [(Int, [String])] = []
-        for (n, line) in text.split(whereSeparator: \.isNewline).enumerated() {
-            let fields = line.split(separator: ",", omittingEmptySubsequences: false).map { $0.trimmingCharacters(in: .whitespaces) }
-            if fields.allSatisfy(\.isEmpty) || fields[0].hasPrefix("#") { continue }
-            if n == 0 && fields[0].lowercased() == "source" { continue }   // header row
-            rows.append((n + 1, fields))
-        }
+        let list = PairList(csv: text)
         let (shardIndex, shardCount) = try shardSpec()
-        let mine = rows.enumerated().filter { $0.offset % shardCount == shardIndex }.map(\.element)
+        let mine = list.shard(index: shardIndex, count: shardCount)
         try FileManager.default.createDirectory(atPath: output, withIntermediateDirectories: true)
         let (_, networks, _) = try loadNetworks(progress)
         let pipeline = SwapPipeline(networks: networks)
         let decode = ImageDecodeOptions(maxPixels: maxPixels)
         var summary = PairsSummary(rows: [], done: 0, skipped: 0, failed: 0, seconds: 0)
         var swapSeconds = 0.0
-        for (i, (line, fields)) in mine.enumerated() {
+        for (i, entry) in mine.enumerated() {
+            let line = entry.line, fields = entry.fields
             let sourcePath = fields.count > 0 ? fields[0] : "", targetPath = fields.count > 1 ? fields[1] : ""
             let name = "\(line)-" + ((targetPath as NSString).lastPathComponent as NSString).deletingPathExtension + ".png"
             let outPath = (output as NSString).appendingPathComponent(name)
@@ -211,13 +206,10 @@ struct Swap: ParsableCommand {
             }
             let rowStart = Date()
             do {
-                guard fields.count >= 2, fields.count <= 3, !sourcePath.isEmpty, !targetPath.isEmpty else {
-                    throw CLIError("expected source,target[,mask], got \(fields.count) fields")
-                }
-                let s = try ImageIO.read(path: resolve(sourcePath), options: decode)
-                let t = try ImageIO.read(path: resolve(targetPath), options: decode)
-                let mask: MaskSource = fields.count == 3 && !fields[2].isEmpty
-                    ? .labels(try LabelMap.read(path: resolve(fields[2]), options: decode)) : .ellipse()
+                let paths = try entry.paths()
+                let s = try ImageIO.read(path: resolve(paths.source), options: decode)
+                let t = try ImageIO.read(path: resolve(paths.target), options: decode)
+                let mask: MaskSource = try paths.mask.map { .labels(try LabelMap.read(path: resolve($0), options: decode)) } ?? .ellipse()
                 let result = try pipeline.run(source: s, target: t, options: SwapOptions(mask: mask, refine: refine))
                 try ImageIO.write(result.refined ?? result.image, to: outPath)
                 row.milliseconds = Date().timeIntervalSince(rowStart) * 1000
@@ -240,7 +232,7 @@ struct Swap: ParsableCommand {
         try encoder.encode(summary).write(to: URL(fileURLWithPath: (output as NSString).appendingPathComponent("summary.json")), options: .atomic)
         if json { try printJSON(summary) } else {
             print("\(summary.done) swapped, \(summary.skipped) skipped, \(summary.failed) failed of \(mine.count) rows" +
-                  (shardCount > 1 ? " (shard \(shardIndex + 1)/\(shardCount) of \(rows.count))" : "") +
+                  (shardCount > 1 ? " (shard \(shardIndex + 1)/\(shardCount) of \(list.rows.count))" : "") +
                   String(format: " in %.1f s; summary in %@", summary.seconds, (output as NSString).appendingPathComponent("summary.json")))
         }
         if summary.failed > 0 && summary.done == 0 && summary.skipped == 0 { throw ExitCode(1) }

@@ -87,3 +87,38 @@ final class ReplayNetworks: SwapNetworks, @unchecked Sendable {
         #expect(t.batchItem(1).floats == (12..<24).map(Float.init))
     }
 }
+
+@Suite struct PairListTests {
+    let csv = """
+        source,target,mask
+        a.png, b.png ,b_labels.png
+
+        # a comment
+        c.png,d.png
+        e.png
+        f.png,g.png,
+        """
+
+    @Test func rowsKeepLineNumbersAndSkipHeaderCommentsAndBlanks() throws {
+        let list = PairList(csv: csv)
+        #expect(list.rows.map(\.line) == [2, 5, 6, 7])
+        let first = try list.rows[0].paths()
+        #expect(first.source == "a.png" && first.target == "b.png" && first.mask == "b_labels.png")
+        #expect(try list.rows[1].paths().mask == nil)
+        #expect(try list.rows[3].paths().mask == nil, "an empty mask field means no mask")
+        do {
+            _ = try list.rows[2].paths()
+            Issue.record("a row with one field must be refused")
+        } catch {
+            #expect("\(error)".contains("line 6"))
+        }
+    }
+
+    @Test func shardsPartitionTheRows() {
+        let list = PairList(csv: (1...10).map { "s\($0).png,t\($0).png" }.joined(separator: "\n"))
+        let shards = (0..<3).map { list.shard(index: $0, count: 3).map(\.line) }
+        #expect(shards[0] == [1, 4, 7, 10] && shards[1] == [2, 5, 8] && shards[2] == [3, 6, 9])
+        #expect(Set(shards.flatMap { $0 }).count == 10)
+        #expect(list.shard(index: 0, count: 1).count == 10)
+    }
+}
