@@ -4,49 +4,12 @@
 public enum ConvOperator: Operator {
     public static let opType = "Conv"
 
-    /// Everything the shape rule and the kernel need, resolved from attributes and shapes.
-    struct Plan {
-        var group: Int
-        var window: WindowAttributes
-        /// Output spatial dims (nil where the input dim is unknown) and pads actually applied.
-        var outSpatial: [Int?]
-        var padBegin: [Int?]
-        var padEnd: [Int?]
-    }
+    typealias Plan = ConvolutionPlan
 
     /// Validates X/W/B shapes against the attributes. `x`, `w` are the (possibly partly
     /// unknown) shapes; `b` the bias shape when present.
     static func plan(_ node: Node, x: [Int?], w: [Int?], b: [Int?]?) throws -> Plan {
-        guard x.count >= 3 else {
-            throw NetworkSupport.shapeError(node, "input X must have rank >= 3 (N, C, spatial...), got rank \(x.count)")
-        }
-        guard w.count == x.count else {
-            throw NetworkSupport.shapeError(node, "weight W has rank \(w.count) but X has rank \(x.count)")
-        }
-        let rank = x.count - 2
-        let group = try NetworkSupport.int(node, "group", default: 1)
-        guard group >= 1 else { throw NetworkSupport.attributeError(node, "group \(group) must be >= 1") }
-
-        // Kernel shape: attribute, else the weight's spatial dims.
-        var kernel: [Int]
-        if node.attributes["kernel_shape"] != nil {
-            kernel = try NetworkSupport.ints(node, "kernel_shape", count: rank, default: 1)
-            for i in 0..<rank {
-                if let wk = w[2 + i], wk != kernel[i] {
-                    throw NetworkSupport.shapeError(node, "kernel_shape \(kernel) does not match the weight's spatial dims \(w.dropFirst(2).map { $0.map(String.init) ?? "?" })")
-                }
-            }
-        } else {
-            var k: [Int] = []
-            for i in 0..<rank {
-                guard let v = w[2 + i] else {
-                    throw NetworkSupport.shapeError(node, "the kernel size is unknown: no kernel_shape attribute and the weight's spatial dims are not known")
-                }
-                k.append(v)
-            }
-            kernel = k
-        }
-        let window = try WindowAttributes.parse(node, kernel: kernel)
+        let (rank, group, window) = try NetworkSupport.convolutionWindow(node, x: x, w: w)
 
         if let m = w[0] {
             guard m % group == 0 else {

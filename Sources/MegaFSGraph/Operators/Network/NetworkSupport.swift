@@ -318,3 +318,47 @@ extension NetworkSupport {
         }
     }
 }
+
+/// What Conv and ConvTranspose resolve from their attributes and shapes.
+struct ConvolutionPlan {
+    var group: Int
+    var window: WindowAttributes
+    /// Output spatial dims (nil where the input dim is unknown) and pads actually applied.
+    var outSpatial: [Int?]
+    var padBegin: [Int?]
+    var padEnd: [Int?]
+}
+
+extension NetworkSupport {
+    /// The checks and attributes Conv and ConvTranspose share: ranks of X and W, `group`, and
+    /// the kernel (the `kernel_shape` attribute, which must agree with W, else W's spatial dims).
+    static func convolutionWindow(_ node: Node, x: [Int?], w: [Int?]) throws -> (rank: Int, group: Int, window: WindowAttributes) {
+        guard x.count >= 3 else {
+            throw shapeError(node, "input X must have rank >= 3 (N, C, spatial...), got rank \(x.count)")
+        }
+        guard w.count == x.count else {
+            throw shapeError(node, "weight W has rank \(w.count) but X has rank \(x.count)")
+        }
+        let rank = x.count - 2
+        let group = try int(node, "group", default: 1)
+        guard group >= 1 else { throw attributeError(node, "group \(group) must be >= 1") }
+
+        var kernel: [Int] = []
+        if node.attributes["kernel_shape"] != nil {
+            kernel = try ints(node, "kernel_shape", count: rank, default: 1)
+            for i in 0..<rank {
+                if let wk = w[2 + i], wk != kernel[i] {
+                    throw shapeError(node, "kernel_shape \(kernel) does not match the weight's spatial dims \(w.dropFirst(2).map { $0.map(String.init) ?? "?" })")
+                }
+            }
+        } else {
+            for i in 0..<rank {
+                guard let v = w[2 + i] else {
+                    throw shapeError(node, "the kernel size is unknown: no kernel_shape attribute and the weight's spatial dims are not known")
+                }
+                kernel.append(v)
+            }
+        }
+        return (rank, group, try WindowAttributes.parse(node, kernel: kernel))
+    }
+}
