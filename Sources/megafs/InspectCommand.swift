@@ -1,8 +1,6 @@
 import ArgumentParser
 import Foundation
 import MegaFSConverter
-import MegaFSGraph
-import MegaFSONNX
 import MegaFSRuntime
 
 struct Inspect: ParsableCommand {
@@ -33,7 +31,7 @@ struct Inspect: ParsableCommand {
         var fused: [(name: String, count: Int)] = []
         if fusions {
             do {
-                fused = try loadFusions()
+                fused = try loadFusions(isONNX: summary.format == .onnx)
             } catch {
                 throw CLIError("\(error)")
             }
@@ -75,15 +73,8 @@ struct Inspect: ParsableCommand {
         }
     }
 
-    private func loadFusions() throws -> [(name: String, count: Int)] {
-        let session: InferenceSession
-        if try ModelSummary.of(path: file).format == .onnx {
-            var graph = try ONNXImporter().importModel(atPath: file)
-            try PassPipeline.converter.run(&graph)
-            session = try InferenceSession(graph: graph)
-        } else {
-            session = try InferenceSession(modelPath: file)
-        }
+    private func loadFusions(isONNX: Bool) throws -> [(name: String, count: Int)] {
+        let session = try loadSession(file, onnx: isONNX)
         var shapes: [String: [Int]] = [:]
         for input in session.inputs {
             shapes[input.name] = input.type.shape?.map { $0.value ?? 1 } ?? []

@@ -1,5 +1,8 @@
 import ArgumentParser
 import Foundation
+import MegaFSGraph
+import MegaFSONNX
+import MegaFSRuntime
 
 @main
 struct Megafs: ParsableCommand {
@@ -84,4 +87,13 @@ func printJSON<T: Encodable>(_ value: T) throws {
     encoder.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
     let data = try encoder.encode(value)
     print(String(decoding: data, as: UTF8.self))
+}
+
+/// A runtime session for a model file, or for an ONNX file imported and optimised on the fly
+/// with the converter's passes.
+func loadSession(_ path: String, onnx: Bool, options: SessionOptions = SessionOptions()) throws -> InferenceSession {
+    guard onnx else { return try InferenceSession(modelPath: path, options: options) }
+    var graph = try ONNXImporter().importModel(atPath: path)
+    try PassPipeline.converter.run(&graph)
+    return try InferenceSession(graph: graph, options: options)
 }

@@ -53,14 +53,8 @@ struct Run: ParsableCommand {
         let options = SessionOptions(threads: threads, enableFusion: !noFusion)
         let loadStart = DispatchTime.now().uptimeNanoseconds
         let session: InferenceSession
-        if model.lowercased().hasSuffix(".onnx") {
-            var graph = try ONNXImporter().importModel(atPath: model)
-            try PassPipeline.converter.run(&graph)
-            session = try InferenceSession(graph: graph, options: options)
-        } else {
-            guard FileManager.default.fileExists(atPath: model) else { throw RunError("model file not found: \(model)") }
-            session = try InferenceSession(modelPath: model, options: options)
-        }
+        guard FileManager.default.fileExists(atPath: model) else { throw RunError("model file not found: \(model)") }
+        session = try loadSession(model, onnx: model.lowercased().hasSuffix(".onnx"), options: options)
         let loadMs = Self.ms(since: loadStart)
 
         let feeds = try readInputs(session)

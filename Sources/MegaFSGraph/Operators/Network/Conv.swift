@@ -48,21 +48,8 @@ public enum ConvOperator: Operator {
     }
 
     public static func inferTypes(_ context: OperatorContext) throws -> [TensorType] {
-        let node = context.node
-        let xt = try context.inputType(0)
-        let wt = try context.inputType(1)
-        try NetworkSupport.requireFloatType(xt, node, "X")
-        guard let xs = xt.shape else { return [TensorType(dtype: xt.dtype, shape: nil)] }
-        guard let ws = wt.shape else {
-            // Without the weight's shape neither channels nor the kernel are known.
-            return [TensorType(dtype: xt.dtype, shape: [xs[0]] + Array(repeating: Dim.unknown, count: xs.count - 1))]
-        }
-        let bs = NetworkSupport.optionalType(context, 2)?.shape
-        let p = try plan(node, x: NetworkSupport.dimValues(xs), w: NetworkSupport.dimValues(ws),
-                         b: bs.map(NetworkSupport.dimValues))
-        var out: [Dim] = [xs[0], ws[0]]
-        out += p.outSpatial.map { $0.map(Dim.fixed) ?? .unknown }
-        return [TensorType(dtype: xt.dtype, shape: out)]
+        // Output channels: W dim 0.
+        try NetworkSupport.inferConvolutionTypes(context, plan: plan) { w, _ in w[0] }
     }
 
     public static func evaluate(_ node: Node, inputs: [Tensor?], opset: Int) throws -> [Tensor] {

@@ -88,20 +88,8 @@ public enum ConvTransposeOperator: Operator {
     }
 
     public static func inferTypes(_ context: OperatorContext) throws -> [TensorType] {
-        let node = context.node
-        let xt = try context.inputType(0)
-        let wt = try context.inputType(1)
-        try NetworkSupport.requireFloatType(xt, node, "X")
-        guard let xs = xt.shape else { return [TensorType(dtype: xt.dtype, shape: nil)] }
-        guard let ws = wt.shape else {
-            return [TensorType(dtype: xt.dtype, shape: [xs[0]] + Array(repeating: Dim.unknown, count: xs.count - 1))]
-        }
-        let bs = NetworkSupport.optionalType(context, 2)?.shape
-        let p = try plan(node, x: NetworkSupport.dimValues(xs), w: NetworkSupport.dimValues(ws),
-                         b: bs.map(NetworkSupport.dimValues))
-        let m: Dim = ws[1].value.map { .fixed($0 * p.group) } ?? .unknown
-        let out: [Dim] = [xs[0], m] + p.outSpatial.map { $0.map(Dim.fixed) ?? .unknown }
-        return [TensorType(dtype: xt.dtype, shape: out)]
+        // Output channels: W dim 1 per group.
+        try NetworkSupport.inferConvolutionTypes(context, plan: plan) { w, p in w[1].value.map { .fixed($0 * p.group) } ?? .unknown }
     }
 
     public static func evaluate(_ node: Node, inputs: [Tensor?], opset: Int) throws -> [Tensor] {

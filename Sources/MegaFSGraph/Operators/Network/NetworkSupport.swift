@@ -362,3 +362,27 @@ extension NetworkSupport {
         return (rank, group, try WindowAttributes.parse(node, kernel: kernel))
     }
 }
+
+extension NetworkSupport {
+    /// The shape rule Conv and ConvTranspose share: (N, channels, spatial from `plan`), with the
+    /// batch dim carried through and everything unknown that the weight's shape cannot tell.
+    static func inferConvolutionTypes(
+        _ context: OperatorContext,
+        plan: (Node, [Int?], [Int?], [Int?]?) throws -> ConvolutionPlan,
+        outputChannels: ([Dim], ConvolutionPlan) -> Dim
+    ) throws -> [TensorType] {
+        let node = context.node
+        let xt = try context.inputType(0)
+        let wt = try context.inputType(1)
+        try requireFloatType(xt, node, "X")
+        guard let xs = xt.shape else { return [TensorType(dtype: xt.dtype, shape: nil)] }
+        guard let ws = wt.shape else {
+            // Without the weight's shape neither channels nor the kernel are known.
+            return [TensorType(dtype: xt.dtype, shape: [xs[0]] + Array(repeating: Dim.unknown, count: xs.count - 1))]
+        }
+        let bs = optionalType(context, 2)?.shape
+        let p = try plan(node, dimValues(xs), dimValues(ws), bs.map(dimValues))
+        let out: [Dim] = [xs[0], outputChannels(ws, p)] + p.outSpatial.map { $0.map(Dim.fixed) ?? .unknown }
+        return [TensorType(dtype: xt.dtype, shape: out)]
+    }
+}
