@@ -2,6 +2,7 @@ import Foundation
 import MegaFSFormat
 import MegaFSGraph
 import MegaFSONNX
+import MegaFSQuant
 
 /// Options of a conversion.
 public struct ConversionOptions: Sendable {
@@ -10,13 +11,21 @@ public struct ConversionOptions: Sendable {
     public var shuffle: ShufflePolicy
     /// Run the converter's graph passes (folding, BN folding, dead nodes, shape inference).
     public var optimize: Bool
+    /// Quantize weights to int8 (per output channel, symmetric) when set.
+    public var quantization: QuantizationOptions?
+    /// With `quantization`: keep the most drift-sensitive weights float32 until the outputs'
+    /// drift on seeded inputs is within this budget.
+    public var driftBudget: DriftBudget?
 
     public init(compressionLevel: Int = 1, threads: Int = ProcessInfo.processInfo.activeProcessorCount,
-                shuffle: ShufflePolicy = .auto, optimize: Bool = true) {
+                shuffle: ShufflePolicy = .auto, optimize: Bool = true,
+                quantization: QuantizationOptions? = nil, driftBudget: DriftBudget? = nil) {
         self.compressionLevel = compressionLevel
         self.threads = threads
         self.shuffle = shuffle
         self.optimize = optimize
+        self.quantization = quantization
+        self.driftBudget = driftBudget
     }
 }
 
@@ -25,6 +34,8 @@ public enum ConversionStage: Sendable {
     case hashing
     case importing
     case pass(String)
+    case driftBudget(DriftBudget.Progress)
+    case quantizing
     case writing(fraction: Double)
 }
 
@@ -44,6 +55,8 @@ public struct ConversionReport: Sendable, Codable {
     public var passes: [PassCount]
     public var compressionRatio: Double
     public var seconds: Double
+    /// What int8 quantization did, when asked for.
+    public var quantization: QuantizationReport?
 
     public struct PassCount: Sendable, Codable {
         public var name: String
@@ -79,8 +92,30 @@ public enum Converter {
             for: graph, sourceSHA256: digest.hex, sourceName: (onnxPath as NSString).lastPathComponent,
             converterVersion: version, modelKind: kind)) { _, new in new }
 
+        var records: [String: TensorQuantization] = [:]
+        var quantization: QuantizationReport?
+        if var q = options.quantization {
+            var outcome: DriftBudget.Outcome?
+            if let budget = options.driftBudget {
+                // Only weights the options would quantize compete for the budget.
+                var probe = graph
+                let eligible = WeightQuantizer.quantize(&probe, options: q).report.candidates.filter { $0.keptBecause == nil }
+                outcome = try budget.choose(graph: graph, candidates: eligible) { progress?(.driftBudget($0)) }
+                q.keepWeights.formUnion(outcome!.keptFloat32)
+            }
+            progress?(.quantizing)
+            let result = WeightQuantizer.quantize(&graph, options: q)
+            records = result.records
+            quantization = result.report
+            quantization?.drift = outcome
+            graph.metadata[ModelMetadataKey.quantization] = "int8-weights"
+            graph.metadata[ModelMetadataKey.quantizedWeights] = String(result.report.quantizedWeights)
+            if let outcome { graph.metadata[ModelMetadataKey.quantizationDrift] = String(outcome.drift) }
+        }
+
         let writeOptions = WriteOptions(
             compressionLevel: options.compressionLevel, threads: options.threads, shuffle: options.shuffle,
+            quantization: records,
             progress: { fraction in progress?(.writing(fraction: fraction)); return true })
         let summary = try ModelFileWriter.write(graph, to: outputPath, options: writeOptions)
         let sourceBytes = (try? FileManager.default.attributesOfItem(atPath: onnxPath)[.size] as? Int) ?? 0
@@ -90,6 +125,6 @@ public enum Converter {
             nodesBefore: nodesBefore, nodesAfter: graph.nodes.count,
             parameters: graph.parameterCount, parameterBytes: graph.parameterBytes,
             passes: passes, compressionRatio: summary.compressionRatio,
-            seconds: Date().timeIntervalSince(start))
+            seconds: Date().timeIntervalSince(start), quantization: quantization)
     }
 }

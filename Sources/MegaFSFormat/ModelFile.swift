@@ -187,6 +187,12 @@ public enum ModelMetadataKey {
     public static let inputs = "graph.inputs"
     /// Graph outputs, same syntax as `inputs`.
     public static let outputs = "graph.outputs"
+    /// "int8-weights" when weights were quantized (`megafs convert --quantize int8`), with
+    /// `quantization.weights` the count of int8 weights and `quantization.drift` the measured
+    /// drift (1 − cosine) when a drift budget chose the float32 ones.
+    public static let quantization = "quantization"
+    public static let quantizedWeights = "quantization.weights"
+    public static let quantizationDrift = "quantization.drift"
 }
 
 /// Helpers to build the recommended metadata entries.

@@ -16,7 +16,7 @@ struct Megafs: ParsableCommand {
               megafs run generator.mfs --input struct=s.npy --input latents=l.npy --output-dir out/
             """,
         version: MegaFSVersion.string,
-        subcommands: [Convert.self, Inspect.self, Run.self, Swap.self])
+        subcommands: [Convert.self, Inspect.self, Run.self, Swap.self, Validate.self])
 }
 
 enum MegaFSVersion {
@@ -85,6 +85,7 @@ func formatCount(_ n: Int) -> String {
 func printJSON<T: Encodable>(_ value: T) throws {
     let encoder = JSONEncoder()
     encoder.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
+    encoder.nonConformingFloatEncodingStrategy = .convertToString(positiveInfinity: "inf", negativeInfinity: "-inf", nan: "nan")
     let data = try encoder.encode(value)
     print(String(decoding: data, as: UTF8.self))
 }

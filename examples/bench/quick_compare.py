@@ -1,33 +1,25 @@
 #!/usr/bin/env python3
-"""Side-by-side latency, peak RSS and agreement of megafs and ONNX Runtime on one ONNX model.
+"""Side-by-side latency, peak RSS and agreement of megafs and ONNX Runtime on any one ONNX model.
 
 Each engine runs in its own fresh process with 2 threads, on the same seeded inputs; engines
-alternate run by run. Prints a Markdown table (median of the per-process medians).
+alternate process by process. Prints a Markdown table (median of the per-process medians).
+Uses the benchmark's process runner and engine children (bench.py, engines.py); the full
+benchmark on the MegaFS networks is `examples/bench/run.sh`.
 
   python examples/bench/quick_compare.py MODEL.onnx MODEL.mfs [--batch 2] [--repeat 5] [--processes 2]
-
-The full benchmark (issue 8) will extend this; this script is what the runtime's numbers in the
-closing notes come from.
 """
-import argparse, json, os, subprocess, sys, tempfile, statistics, time
+import argparse
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
 
-ORT_CHILD = r'''
-import sys, json, time, resource, numpy as np, onnxruntime as ort
-model, level, inputs_dir, names, repeat, out = sys.argv[1], sys.argv[2], sys.argv[3], sys.argv[4].split(","), int(sys.argv[5]), sys.argv[6]
-so = ort.SessionOptions(); so.intra_op_num_threads = 2; so.inter_op_num_threads = 1
-so.graph_optimization_level = {"all": ort.GraphOptimizationLevel.ORT_ENABLE_ALL, "extended": ort.GraphOptimizationLevel.ORT_ENABLE_EXTENDED}[level]
-t0 = time.perf_counter(); s = ort.InferenceSession(model, so, providers=["CPUExecutionProvider"]); load = (time.perf_counter() - t0) * 1e3
-feeds = {n: np.load(f"{inputs_dir}/{n}.npy") for n in names}
-t0 = time.perf_counter(); res = s.run(None, feeds); first = (time.perf_counter() - t0) * 1e3
-lat = []
-for _ in range(repeat):
-    t0 = time.perf_counter(); s.run(None, feeds); lat.append((time.perf_counter() - t0) * 1e3)
-for o, v in zip(s.get_outputs(), res): np.save(f"{out}/{o.name}.npy", v)
-lat.sort()
-print(json.dumps({"load_ms": load, "first_run_ms": first, "latency_ms": {"min": lat[0], "median": lat[len(lat)//2], "max": lat[-1]},
-                  "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}))
-'''
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import bench  # noqa: E402
 
+# Inputs are made in a child: peak RSS survives exec, so this process must stay small.
 PREP_CHILD = r'''
 import sys, numpy as np, onnx
 m = onnx.load(sys.argv[1], load_external_data=False)
@@ -37,52 +29,56 @@ for vi in m.graph.input:
     if vi.name in inits: continue
     dims = [d.dim_value if d.dim_value > 0 else int(sys.argv[3]) for d in vi.type.tensor_type.shape.dim]
     np.save(f"{sys.argv[2]}/{vi.name}.npy", (rng.standard_normal(dims) * 0.5).astype(np.float32))
-    print(vi.name)
 '''
 
+
+class _Art:  # what bench.run_once needs of its artifacts object
+    def __init__(self, megafs):
+        self.megafs = megafs
+
+
 def main():
-    ap = argparse.ArgumentParser()
-    ap.add_argument("onnx"); ap.add_argument("mfs")
-    ap.add_argument("--batch", type=int, default=1)
-    ap.add_argument("--repeat", type=int, default=5)
-    ap.add_argument("--processes", type=int, default=2)
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("onnx")
+    ap.add_argument("mfs")
+    ap.add_argument("--batch", type=int, default=1, help="value of dynamic input dimensions")
+    ap.add_argument("--repeat", type=int, default=5, help="runs per process after the first")
+    ap.add_argument("--processes", type=int, default=2, help="fresh processes per engine")
     ap.add_argument("--megafs", default=".build/release/megafs")
     a = ap.parse_args()
     import numpy as np
-    tmp = tempfile.mkdtemp(prefix="megafs-bench-")
-    # Inputs are made in a child: peak RSS survives exec, so this process must stay small.
-    names = subprocess.run([sys.executable, "-c", PREP_CHILD, a.onnx, tmp, str(a.batch)],
-                           capture_output=True, text=True, check=True).stdout.split()
-    runs = {"megafs": [], "ort-all": [], "ort-extended": []}
+    tmp = Path(tempfile.mkdtemp(prefix="megafs-quick-"))
+    (tmp / "in").mkdir()
+    subprocess.run([sys.executable, "-c", PREP_CHILD, a.onnx, str(tmp / "in"), str(a.batch)], check=True,
+                   env=bench.child_env())
+    art = _Art(os.path.abspath(a.megafs))
+    engines = {"ours-fp32": [[Path(a.mfs)]], "ort-all": [[Path(a.onnx)]], "ort-extended": [[Path(a.onnx)]]}
+    runs = {e: [] for e in engines}
     for p in range(a.processes):
-        for engine in runs:
-            out = f"{tmp}/out-{engine}"; os.makedirs(out, exist_ok=True)
-            if engine == "megafs":
-                cmd = [a.megafs, "run", a.mfs, "--threads", "2", "--repeat", str(a.repeat), "--json", "--output-dir", out]
-                for n in names: cmd += ["--input", f"{n}={tmp}/{n}.npy"]
-            else:
-                cmd = [sys.executable, "-c", ORT_CHILD, a.onnx, engine.split("-")[1], tmp, ",".join(names), str(a.repeat), out]
-            r = subprocess.run(cmd, capture_output=True, text=True)
-            if r.returncode != 0:
-                print(f"{engine} failed: {r.stderr.strip()[-500:]}", file=sys.stderr); sys.exit(1)
-            runs[engine].append(json.loads(r.stdout.strip().splitlines()[-1] if engine != "megafs" else r.stdout[r.stdout.index("{"):]))
-    # agreement with ORT (extended) outputs
-    agree = []
-    for f in sorted(os.listdir(f"{tmp}/out-ort-extended")):
-        o = np.load(f"{tmp}/out-ort-extended/{f}")
-        mine = f"{tmp}/out-megafs/{f}"
-        if os.path.exists(mine):
-            x = np.load(mine); rng_ = float(o.max() - o.min()) or 1.0
-            agree.append(f"{f[:-4]}: max abs {float(np.abs(x - o).max()):.3g} ({float(np.abs(x - o).max()) / rng_:.2g} of range)")
-    print(f"model {a.onnx} batch {a.batch}, {a.processes} processes x {a.repeat} runs, 2 threads")
+        for e, files in engines.items():
+            r = bench.run_once(art, "model", e, files, tmp / "in", a.repeat, tmp / f"out-{e}" if p == 0 else None)
+            if "error" in r:
+                sys.exit(f"{e} failed: {r['error']}")
+            runs[e].append(r)
+    print(f"model {a.onnx} batch {a.batch}, {a.processes} processes x {a.repeat} runs, {bench.THREADS} threads")
     print("| engine | load ms | first run ms | median ms | peak RSS MB |")
     print("|---|---|---|---|---|")
-    for engine, rs in runs.items():
-        med = statistics.median(r["latency_ms"]["median"] for r in rs)
-        print(f"| {engine} | {statistics.median(r['load_ms'] for r in rs):.0f} | {statistics.median(r['first_run_ms'] for r in rs):.0f} | {med:.1f} | {max(r['peak_rss_mb'] for r in rs):.0f} |")
-    best = min(statistics.median(r["latency_ms"]["median"] for r in runs[e]) for e in ("ort-all", "ort-extended"))
-    print(f"megafs / best ORT median latency: {statistics.median(r['latency_ms']['median'] for r in runs['megafs']) / best:.2f}")
+    med = {}
+    for e, rs in runs.items():
+        med[e] = statistics.median(r["latency_ms"]["median"] for r in rs)
+        print(f"| {bench.LABEL[e]} | {statistics.median(r['load_ms'] for r in rs):.0f} | "
+              f"{statistics.median(r['first_run_ms'] for r in rs):.0f} | {med[e]:.1f} | {max(r['peak_rss_mb'] for r in rs):.0f} |")
+    print(f"megafs / best ORT median latency: {med['ours-fp32'] / min(med['ort-all'], med['ort-extended']):.2f}")
+    agree = []
+    for f in sorted((tmp / "out-ort-extended").glob("*.npy")):
+        mine = tmp / "out-ours-fp32" / f.name
+        if mine.exists():
+            o, x = np.load(f), np.load(mine)
+            rng_ = float(o.max() - o.min()) or 1.0
+            d = float(np.abs(x - o).max())
+            agree.append(f"{f.stem}: max abs {d:.3g} ({d / rng_:.2g} of range)")
     print("agreement with ORT: " + "; ".join(agree))
+
 
 if __name__ == "__main__":
     main()

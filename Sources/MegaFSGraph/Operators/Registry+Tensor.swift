@@ -23,5 +23,7 @@ extension OperatorRegistry {
         // Constants and conversions
         ConstantOperator.self, ConstantOfShapeOperator.self, RangeOperator.self, CastOperator.self,
         IdentityOperator.self, DropoutOperator.self,
+        // Quantized weights (Quantization.swift)
+        DequantizeLinearOperator.self,
     ]
 }

@@ -8,8 +8,11 @@ public struct ConstantFolding: GraphPass {
     public let name = "constant-folding"
     /// Results up to this size are always folded.
     public var alwaysFoldBytes = 1 << 16
+    /// Operators never folded (the runtime keeps DequantizeLinear of int8 weights, so that they
+    /// stay int8 in memory).
+    public var keep: Set<String>
 
-    public init() {}
+    public init(keep: Set<String> = []) { self.keep = keep }
 
     public func run(_ graph: inout Graph) throws -> Int {
         var types: [String: TensorType] = [:]
@@ -46,6 +49,7 @@ public struct ConstantFolding: GraphPass {
 
     private func fold(_ node: Node, op: any Operator.Type, graph: Graph,
                       types: [String: TensorType]) throws -> [Tensor]? {
+        if keep.contains(node.opType) { return nil }
         if node.opType == "Shape" || node.opType == "Size",
            let input = node.inputs.first, graph.initializers[input] == nil,
            let shape = (types[input] ?? graph.type(of: input))?.concreteShape {

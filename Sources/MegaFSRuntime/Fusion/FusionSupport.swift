@@ -10,6 +10,7 @@ struct GraphRewriter {
     let graphOutputs: Set<String>
     var claimed = Set<Int>()
     var newInitializers: [String: Tensor] = [:]
+    var newValueTypes: [String: TensorType] = [:]
 
     init(_ graph: Graph) {
         self.graph = graph
@@ -80,6 +81,7 @@ struct GraphRewriter {
         var g = graph
         g.nodes = nodes.compactMap { $0 }
         for (k, v) in newInitializers { g.initializers[k] = v }
+        for (k, v) in newValueTypes { g.valueTypes[k] = v }
         return g
     }
 }
@@ -90,6 +92,66 @@ extension Node {
         if let a = ints("axes") { return a }
         if inputs.count > 1, !inputs[1].isEmpty { return rw.intsConstant(inputs[1]) }
         return nil
+    }
+}
+
+/// A constant weight as a fusion sees it: float, or int8 dequantized by a DequantizeLinear node
+/// (weight-only quantization) that the fusion may replace by one over a re-laid-out copy.
+enum WeightConstant {
+    case float(Tensor)
+    /// `node` is the DequantizeLinear (index `index`) of int8 `values` with per-axis `scales`
+    /// (initializer `scalesName`, along `axis`; nil for one scale).
+    case int8(values: Tensor, scalesName: String, axis: Int?, node: Node, index: Int)
+
+    var shape: [Int] {
+        switch self {
+        case .float(let t): return t.shape
+        case .int8(let v, _, _, _, _): return v.shape
+        }
+    }
+}
+
+extension GraphRewriter {
+    /// The weight behind `value`: an initializer, or an unclaimed DequantizeLinear of an int8
+    /// initializer (zero point absent or zero) read only by `consumer`.
+    func weightConstant(_ value: String, consumer: Int) -> WeightConstant? {
+        if let t = constant(value) { return .float(t) }
+        guard let (i, dq) = producerNode(value), dq.opType == "DequantizeLinear", dq.domain.isEmpty,
+              soleConsumer(value)?.0 == consumer, dq.inputs.count >= 2,
+              let q = constant(dq.inputs[0]), q.dtype == .int8, let s = constant(dq.inputs[1]), s.dtype == .float32,
+              (dq.int("block_size") ?? 0) == 0 else { return nil }
+        if dq.inputs.count > 2, !dq.inputs[2].isEmpty {
+            guard let z = constant(dq.inputs[2]), z.int64s.allSatisfy({ $0 == 0 }) else { return nil }
+        }
+        guard let layout = ScaleLayout(dq, valueShape: q.shape, scaleShape: s.shape) else { return nil }
+        return .int8(values: q, scalesName: dq.inputs[1], axis: layout.axis, node: dq, index: i)
+    }
+
+    /// The operand of binary `node` that is a weight, and the other operand, when exactly one is.
+    func splitWeight(_ node: Node, at index: Int) -> (weight: WeightConstant, other: String)? {
+        guard node.inputs.count == 2 else { return nil }
+        let a = weightConstant(node.inputs[0], consumer: index), b = weightConstant(node.inputs[1], consumer: index)
+        if let b, a == nil { return (b, node.inputs[0]) }
+        if let a, b == nil { return (a, node.inputs[1]) }
+        return nil
+    }
+
+    /// Replaces the DequantizeLinear at `index` by one over `values` (a new initializer derived
+    /// from `base`) writing a new value of float type; returns that value's name.
+    mutating func replaceDequantize(at index: Int, base: String, values: Tensor, scalesName: String, axis: Int?) -> String {
+        let qName = addInitializer(base + ".int8", values)
+        var output = base + "/megafs.dequantized"
+        var k = 0
+        while producer[output] != nil || graph.initializers[output] != nil || newValueTypes[output] != nil {
+            k += 1; output = base + "/megafs.dequantized.\(k)"
+        }
+        var attrs: [String: Attribute] = [:]
+        if let axis { attrs["axis"] = .int(axis) }
+        let old = nodes[index]!
+        nodes[index] = Node(name: old.name, opType: "DequantizeLinear", domain: "", inputs: [qName, scalesName],
+                            outputs: [output], attributes: attrs)
+        newValueTypes[output] = TensorType(dtype: .float32, dims: values.shape)
+        return output
     }
 }
 

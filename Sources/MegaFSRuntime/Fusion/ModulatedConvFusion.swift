@@ -73,7 +73,7 @@ public struct ModulatedConvFusion: GraphPass {
         }
         guard let wmNode = rw.nodes[wmIndex], wmNode.opType == "Mul", wmNode.inputs.count == 2 else { return nil }
         // wm = Mul(Wc, Reshape(s, [1,1,Cin,1,1])).
-        guard let (wc, srName) = splitConstant(wmNode, rw), wc.dtype == .float32, wc.shape == [1, cout, cin, kh, kw],
+        guard let (wc, srName) = rw.splitWeight(wmNode, at: wmIndex), wc.shape == [1, cout, cin, kh, kw],
               rw.soleConsumer(srName)?.0 == wmIndex,
               let (si, sr) = rw.producerNode(srName), sr.opType == "Reshape", rw.shape(srName) == [1, 1, cin, 1, 1],
               rw.shape(sr.inputs[0]) == [1, cin],
@@ -82,19 +82,30 @@ public struct ModulatedConvFusion: GraphPass {
         remove += demodNodes + [wmIndex, si]
         let style = sr.inputs[0]
 
-        // The constant weight in the layout the kernel wants.
-        let weight: Tensor
-        if transposed {
-            // ConvTranspose weight [Cin, Cout, k, k] from Wc [Cout, Cin, k, k].
-            let v = wc.floats
-            var t = [Float](repeating: 0, count: v.count)
-            let kk = kh * kw
-            for o in 0..<cout { for i in 0..<cin { for k in 0..<kk { t[(i * cout + o) * kk + k] = v[(o * cin + i) * kk + k] } } }
-            weight = Tensor(t, shape: [cin, cout, kh, kw])
-        } else {
-            weight = wc.reshaped([cout, cin, kh, kw])
+        // The constant weight in the layout the kernel wants: [Cout, Cin, k, k], or
+        // [Cin, Cout, k, k] for the transposed conv.
+        let wNew: String
+        switch wc {
+        case .float(let t):
+            guard t.dtype == .float32 else { return nil }
+            let weight = transposed
+                ? Tensor(Self.swapLeadingAxes(t.floats, cout, cin, kh * kw), shape: [cin, cout, kh, kw])
+                : t.reshaped([cout, cin, kh, kw])
+            wNew = rw.addInitializer(conv.inputs[1], weight)
+        case .int8(let q, let scalesName, let axis, _, let dqIndex):
+            // Quantized along Cout (1) or Cin (2) of [1, Cout, Cin, k, k], or per tensor.
+            let newAxis: Int?
+            switch axis {
+            case nil: newAxis = nil
+            case 1?: newAxis = transposed ? 1 : 0
+            case 2?: newAxis = transposed ? 0 : 1
+            default: return nil
+            }
+            let values = transposed
+                ? Tensor(Self.swapLeadingAxes(q.elements(as: Int8.self), cout, cin, kh * kw), shape: [cin, cout, kh, kw])
+                : q.reshaped([cout, cin, kh, kw])
+            wNew = rw.replaceDequantize(at: dqIndex, base: conv.inputs[1], values: values, scalesName: scalesName, axis: newAxis)
         }
-        let wNew = rw.addInitializer(conv.inputs[1], weight)
         var attrs = conv.attributes
         attrs["transposed"] = .int(transposed ? 1 : 0)
         attrs["demodulate"] = .int(demod ? 1 : 0)
@@ -104,6 +115,13 @@ public struct ModulatedConvFusion: GraphPass {
         let node = Node(name: conv.name, opType: "FusedConv", domain: runtimeDomain,
                         inputs: [conv.inputs[0], wNew, bias, style, ""], outputs: conv.outputs, attributes: attrs)
         return (node, remove)
+    }
+
+    /// [a, b, kk] -> [b, a, kk].
+    static func swapLeadingAxes<T: Numeric>(_ v: [T], _ a: Int, _ b: Int, _ kk: Int) -> [T] {
+        var t = [T](repeating: 0, count: v.count)
+        for i in 0..<a { for j in 0..<b { for k in 0..<kk { t[(j * a + i) * kk + k] = v[(i * b + j) * kk + k] } } }
+        return t
     }
 
     /// mul = Mul(wm, Reshape(d, [1,Cout,1,1,1])) with d = 1/sqrt(sum(wm^2, [2,3,4]) + eps).

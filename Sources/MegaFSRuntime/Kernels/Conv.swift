@@ -67,12 +67,28 @@ final class ConvKernel: RuntimeKernel {
     let mergesBatch: Bool
     let mergedOutBytes: Int
 
-    var kernelName: String { name }
-    var scratchBytes: Int { colBytes + weightScratchBytes + demodBytes + mergedOutBytes }
+    /// Dynamic int8 mode: the weight as packed int8 (its float slot is not read).
+    let int8Weights: PackedInt8Weights?
+    var int8ScratchBytes: Int {
+        guard int8Weights != nil else { return 0 }
+        let cols = mergesBatch ? g.n * g.oh * g.ow : g.isPointwise ? pointwiseBlock : bandRows * g.ow
+        return Planner.align(Int8Gemm.packedActivationBytes(k: g.cinG * g.kh * g.kw, n: cols))
+    }
+    var skipsFloatWeight: Int? { int8Weights == nil ? nil : w }
+    /// Output columns per GEMM of a pointwise conv.
+    var pointwiseBlock: Int { min(g.oh * g.ow, max(256, (1 << 20) / max(1, g.coutG * 4))) }
 
-    init(geometry g: ConvGeometry, x: Int, w: Int, y: Int, modulation: Modulation?, epilogue: ConvEpilogue) {
+    var kernelName: String { int8Weights == nil ? name : name + "+int8" }
+    var floatScratchBytes: Int { colBytes + weightScratchBytes + demodBytes + mergedOutBytes }
+    var int8ScratchOffset: Int { Planner.align(floatScratchBytes) }
+    var scratchBytes: Int { int8Weights == nil ? floatScratchBytes : int8ScratchOffset + int8ScratchBytes }
+
+    init(geometry g: ConvGeometry, x: Int, w: Int, y: Int, modulation: Modulation?, epilogue: ConvEpilogue,
+         int8Weights: PackedInt8Weights? = nil) {
         self.g = g; self.x = x; self.w = w; self.y = y
         self.modulation = modulation; self.epilogue = epilogue
+        // A modulated pointwise conv scales its (float) weight by the style: no int8 there.
+        self.int8Weights = g.isPointwise && modulation != nil ? nil : int8Weights
         let k = g.cinG * g.kh * g.kw
         let p = g.oh * g.ow
         if g.n > 1 && g.groups == 1 && modulation == nil && p * g.n <= 1024 && k * p * g.n * 4 <= im2colBudgetBytes {
@@ -121,8 +137,7 @@ final class ConvKernel: RuntimeKernel {
                 im2col(px + n * g.cin * HW, col: col + n * P, rows: 0..<g.oh, scale: nil, threads: threads, colStride: cols)
             }
             let out = ctx.scratchF32(offset: colBytes)
-            ctx.gemm.sgemm(transA: false, transB: false, m: g.cout, n: cols, k: K, alpha: 1,
-                           a: pw, lda: K, b: col, ldb: cols, beta: 0, c: out, ldc: cols)
+            multiply(ctx, a: pw, m: g.cout, k: K, b: col, ldb: cols, cols: cols, c: out, ldc: cols)
             threads.forEach(g.cout, minPerThread: max(1, 4096 / cols)) { o in
                 for n in 0..<g.n {
                     let dst = py + (n * g.cout + o) * P
@@ -156,12 +171,11 @@ final class ConvKernel: RuntimeKernel {
                         a = UnsafePointer(wScaled)
                     }
                     // Blocks of output columns keep the epilogue cache-hot.
-                    let block = max(256, min(P, (1 << 20) / max(1, g.coutG * 4)))
+                    let block = pointwiseBlock
                     var p0 = 0
                     while p0 < P {
                         let cols = min(block, P - p0)
-                        ctx.gemm.sgemm(transA: false, transB: false, m: g.coutG, n: cols, k: g.cinG, alpha: 1,
-                                       a: a, lda: g.cinG, b: xg + p0, ldb: HW, beta: 0, c: yg + p0, ldc: P)
+                        multiply(ctx, a: a, m: g.coutG, k: g.cinG, b: xg + p0, ldb: HW, cols: cols, c: yg + p0, ldc: P)
                         if !epIdentity || demod {
                             let pp = p0
                             threads.forEach(g.coutG, minPerThread: max(1, 8192 / cols)) { o in
@@ -177,8 +191,7 @@ final class ConvKernel: RuntimeKernel {
                         let rows = min(bandRows, g.oh - r0)
                         let cols = rows * g.ow
                         im2col(xg, col: col, rows: r0..<(r0 + rows), scale: sg, threads: threads)
-                        ctx.gemm.sgemm(transA: false, transB: false, m: g.coutG, n: cols, k: K, alpha: 1,
-                                       a: wg, lda: K, b: col, ldb: cols, beta: 0, c: yg + r0 * g.ow, ldc: P)
+                        multiply(ctx, a: wg, m: g.coutG, k: K, b: col, ldb: cols, cols: cols, c: yg + r0 * g.ow, ldc: P)
                         if !epIdentity || demod {
                             let pp = r0 * g.ow
                             threads.forEach(g.coutG, minPerThread: max(1, 8192 / cols)) { o in
@@ -190,6 +203,20 @@ final class ConvKernel: RuntimeKernel {
                     }
                 }
             }
+        }
+    }
+
+    /// c[m x cols] (row stride ldc) = a[m x k] * b[k x cols] (row stride ldb): float32 GEMM, or
+    /// with int8 weights the int8 product of b quantized per call.
+    @inline(__always)
+    func multiply(_ ctx: KernelContext, a: UnsafePointer<Float>, m: Int, k: Int, b: UnsafePointer<Float>, ldb: Int,
+                  cols: Int, c: UnsafeMutablePointer<Float>, ldc: Int) {
+        if let w8 = int8Weights {
+            let scratch = (ctx.scratch + int8ScratchOffset).assumingMemoryBound(to: UInt8.self)
+            Int8Gemm.dynamicGemm(w8, x: b, n: cols, ldx: ldb, bias: nil, y: c, ldy: ldc, scratch: scratch, threads: ctx.threads)
+        } else {
+            ctx.gemm.sgemm(transA: false, transB: false, m: m, n: cols, k: k, alpha: 1,
+                           a: a, lda: k, b: b, ldb: ldb, beta: 0, c: c, ldc: ldc)
         }
     }
 

@@ -34,12 +34,16 @@ protocol RuntimeKernel: AnyObject {
     /// Scratch bytes per run, valid only during this step.
     var scratchBytes: Int { get }
     var aliasing: Aliasing { get }
+    /// The slot of a float weight input this kernel does not read because it multiplies with
+    /// the int8 weight directly (dynamic int8 mode): its DequantizeLinear step can be dropped.
+    var skipsFloatWeight: Int? { get }
     func run(_ ctx: KernelContext) throws
 }
 
 extension RuntimeKernel {
     var scratchBytes: Int { 0 }
     var aliasing: Aliasing { .none }
+    var skipsFloatWeight: Int? { nil }
 }
 
 /// A value of the plan as a kernel builder sees it.
@@ -49,6 +53,9 @@ struct ValueDesc {
     let shape: [Int]
     /// Set when the value is a constant (initializer or folded value).
     let constant: Tensor?
+    /// Set when the value is an int8 weight dequantized at run time (DequantizeLinear of
+    /// initializers): kernels may use the int8 values, or precompute from `dequantized()`.
+    var quantized: QuantizedConstant? = nil
     var elementCount: Int { shape.reduce(1, *) }
     var byteCount: Int { elementCount * dtype.byteSize }
 }
@@ -61,6 +68,8 @@ struct KernelRequest {
     let inputs: [ValueDesc?]
     /// One per node output; nil for an unused output.
     let outputs: [ValueDesc?]
+    /// Multiply int8 weights with dynamically quantized int8 activations where a kernel can.
+    var int8Activations = false
 
     func input(_ i: Int) -> ValueDesc? { i < inputs.count ? inputs[i] : nil }
     var allFloat32: Bool {

@@ -12,7 +12,7 @@ enum KernelFactory {
     /// Ops with a fast kernel (for some attributes and shapes).
     static let fastOps: Set<String> = viewOps.union(binaryOps).union(unaryOps).union([
         "Conv", "ConvTranspose", "Gemm", "MatMul", "Concat", "Slice", "Transpose", "Pad", "Gather",
-        "Resize", "MaxPool", "BatchNormalization"])
+        "Resize", "MaxPool", "BatchNormalization", "DequantizeLinear"])
     static let fusedOps: Set<String> = ["FusedConv", "FusedGemm", "UpFirDn2d"]
 
     static func make(_ req: KernelRequest, fast: Bool) throws -> RuntimeKernel {
@@ -72,6 +72,7 @@ enum KernelFactory {
         case "Resize": return ResizeLinearKernel(req)
         case "MaxPool": return MaxPoolKernel(req)
         case "BatchNormalization": return BatchNormKernel(req)
+        case "DequantizeLinear": return DequantizeKernel.build(req)
         default: return nil
         }
     }
@@ -145,7 +146,7 @@ enum ConvBuilder {
             let demod = (node.int("demodulate") ?? 0) != 0
             var wsq: [Float] = []
             if demod {
-                guard let wc = w.constant else { return nil }
+                guard let wc = w.constant ?? w.quantized?.dequantized() else { return nil }
                 wsq = Modulation.weightSquares(wc, transposed: transposed)
             }
             modulation = Modulation(style: s.slot, styleRows: s.shape[0], demodulate: demod,
@@ -171,6 +172,15 @@ enum ConvBuilder {
         if modulation == nil && g.cinG == 1 && g.coutG == 1 {
             return DepthwiseConvKernel(geometry: g, x: x.slot, w: w.slot, y: y.slot, epilogue: ep)
         }
-        return ConvKernel(geometry: g, x: x.slot, w: w.slot, y: y.slot, modulation: modulation, epilogue: ep)
+        var int8Weights: PackedInt8Weights? = nil
+        if req.int8Activations, g.groups == 1, let q = w.quantized, q.values.shape.count == 4,
+           q.axis == 0 || (q.axis == nil && q.scales.count == 1) {
+            let k = g.cinG * g.kh * g.kw
+            let scales = q.axis == 0 ? q.scales : Array(repeating: q.scales[0], count: g.cout)
+            int8Weights = PackedInt8Weights(int8: q.values.storage.pointer.assumingMemoryBound(to: Int8.self),
+                                            m: g.cout, k: k, scales: scales, path: .best)
+        }
+        return ConvKernel(geometry: g, x: x.slot, w: w.slot, y: y.slot, modulation: modulation, epilogue: ep,
+                          int8Weights: int8Weights)
     }
 }

@@ -16,13 +16,19 @@ public struct SessionOptions: Sendable {
     public var fastKernels: Bool
     /// The GEMM implementation.
     public var gemm: any GemmBackend
+    /// Dynamic int8 mode: convolutions whose weights are int8 (a model converted with
+    /// `--quantize int8`) quantize their input per call (symmetric, per tensor) and multiply
+    /// with int8 dot products (AVX-512 VNNI, AVX2 or portable C, chosen from the CPU). Off:
+    /// int8 weights are dequantized just before use and multiplied in float32.
+    public var int8Activations: Bool
 
     public init(threads: Int? = nil, enableFusion: Bool = true, fastKernels: Bool = true,
-                gemm: any GemmBackend = OpenBLASGemm()) {
+                gemm: any GemmBackend = OpenBLASGemm(), int8Activations: Bool = false) {
         self.threads = max(1, threads ?? ProcessInfo.processInfo.activeProcessorCount)
         self.enableFusion = enableFusion
         self.fastKernels = fastKernels
         self.gemm = gemm
+        self.int8Activations = int8Activations
     }
 }
 
@@ -210,6 +216,43 @@ public final class InferenceSession: @unchecked Sendable {
         plans[key] = p
         lastPlan = p
         return p
+    }
+
+    /// A value the run just computed, as `run(_:observing:)` shows it: its bytes are valid only
+    /// during the call (copy what you keep).
+    public struct ObservedValue {
+        public let name: String
+        public let node: String
+        public let opType: String
+        public let dtype: DType
+        public let shape: [Int]
+        public let bytes: UnsafeRawBufferPointer
+
+        /// A copy of the value as a tensor.
+        public func copy() -> Tensor {
+            (try? Tensor(dtype: dtype, shape: shape, bytes: bytes)) ?? Tensor(zeros: dtype, shape: shape)
+        }
+    }
+
+    /// Runs the model and shows every computed value to `observer` right after the node
+    /// producing it ran (fused nodes show their fused output only): for measuring drift layer
+    /// by layer. Run with fusion off to see every node of the graph.
+    public func run(_ inputs: [String: Tensor], observing observer: (ObservedValue) -> Void) throws -> [String: Tensor] {
+        let ordered = try orderedInputs(inputs)
+        lock.lock()
+        defer { lock.unlock() }
+        let plan = try planLocked(ordered)
+        var stepIndex = [Int: Int]()
+        for (i, step) in plan.steps.enumerated() { for slot in step.outputSlots { stepIndex[slot] = i } }
+        return try withoutActuallyEscaping(observer) { observer in
+            try execute(plan, inputs: ordered, profile: false) { slot, address in
+                let v = plan.values[slot]
+                let node = stepIndex[slot].map { plan.steps[$0].node }
+                observer(ObservedValue(name: v.name, node: node?.displayName ?? "", opType: node?.opType ?? "",
+                                       dtype: v.dtype, shape: v.shape,
+                                       bytes: UnsafeRawBufferPointer(start: address, count: v.byteCount)))
+            }.outputs
+        }
     }
 
     /// Runs and returns, besides the outputs, a copy of every value taken right after the node

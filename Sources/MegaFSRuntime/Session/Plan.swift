@@ -62,7 +62,7 @@ enum Planner {
         for (i, t) in inputs.enumerated() { g.inputs[i].type = t.type }
         g.valueTypes = [:]
         do {
-            try PassPipeline([ConstantFolding(), IdentityElimination(), DeadNodeElimination(), ShapeInference()]).run(&g)
+            try PassPipeline([ConstantFolding(keep: ["DequantizeLinear"]), IdentityElimination(), DeadNodeElimination(), ShapeInference()]).run(&g)
         } catch let e as RuntimeError {
             throw e
         } catch {
@@ -73,7 +73,37 @@ enum Planner {
                 throw RuntimeError.planning("fusion failed: \(error)")
             }
         }
+        scheduleConstantNodesLate(&g)
         return g
+    }
+
+    /// Moves every node that reads only initializers (the DequantizeLinear of an int8 weight)
+    /// to just before its first consumer, so that its float result is alive only while needed
+    /// and not from the start of the run.
+    static func scheduleConstantNodesLate(_ g: inout Graph) {
+        let outputs = Set(g.outputs.map(\.name))
+        var firstConsumer: [String: Int] = [:]
+        for (i, node) in g.nodes.enumerated() {
+            for input in node.inputs where !input.isEmpty && firstConsumer[input] == nil { firstConsumer[input] = i }
+        }
+        var deferred: [Int: [Node]] = [:]
+        var order: [Node?] = g.nodes
+        for (i, node) in g.nodes.enumerated() {
+            guard !node.inputs.isEmpty, node.inputs.allSatisfy({ $0.isEmpty || g.initializers[$0] != nil }),
+                  !node.outputs.contains(where: outputs.contains) else { continue }
+            let consumers = node.outputs.compactMap { firstConsumer[$0] }
+            guard let first = consumers.min(), first > i + 1 else { continue }
+            deferred[first, default: []].append(node)
+            order[i] = nil
+        }
+        guard !deferred.isEmpty else { return }
+        var nodes: [Node] = []
+        nodes.reserveCapacity(g.nodes.count)
+        for (i, node) in order.enumerated() {
+            nodes += deferred[i] ?? []
+            if let node { nodes.append(node) }
+        }
+        g.nodes = nodes
     }
 
     static func plan(base: Graph, inputs: [Tensor], options: SessionOptions) throws -> ExecutionPlan {
@@ -119,6 +149,7 @@ enum Planner {
         for o in g.outputs { lastUse[o.name] = Int.max }
 
         var steps: [(node: Node, kernel: RuntimeKernel, outputs: [Int], scratchRoot: Int?)] = []
+        var quantizedValues: [String: QuantizedConstant] = [:]
         var unshared = 0
         for (i, node) in g.nodes.enumerated() {
             var inDescs: [ValueDesc?] = []
@@ -130,7 +161,8 @@ enum Planner {
                 let v = values[slot]
                 var constant: Tensor? = nil
                 if case .constant(let t) = v.location { constant = t }
-                inDescs.append(ValueDesc(slot: slot, dtype: v.dtype, shape: v.shape, constant: constant))
+                inDescs.append(ValueDesc(slot: slot, dtype: v.dtype, shape: v.shape, constant: constant,
+                                         quantized: quantizedValues[name]))
             }
             // Output types, concrete.
             var outDescs: [ValueDesc?] = []
@@ -146,8 +178,12 @@ enum Planner {
                 outSlots.append(slot)
                 outDescs.append(ValueDesc(slot: slot, dtype: t.dtype, shape: shape, constant: nil))
             }
-            let req = KernelRequest(node: node, opset: g.opset, inputs: inDescs, outputs: outDescs)
+            var req = KernelRequest(node: node, opset: g.opset, inputs: inDescs, outputs: outDescs)
+            req.int8Activations = options.int8Activations
             var kernel = try KernelFactory.make(req, fast: options.fastKernels)
+            if let q = QuantizedConstant(node: node, inputs: inDescs), let out = node.outputs.first, !out.isEmpty {
+                quantizedValues[out] = q
+            }
 
             // Memory of each output.
             for (k, desc) in outDescs.enumerated() {
@@ -193,6 +229,22 @@ enum Planner {
                 scratchRoot = roots.count - 1
             }
             steps.append((node, kernel, outSlots, scratchRoot))
+        }
+
+        // Dynamic int8: a DequantizeLinear whose every reader uses the int8 weight directly
+        // does not run (its buffer stays planned, but nothing writes or reads it).
+        if options.int8Activations {
+            var readers: [Int: [Int]] = [:]
+            for (i, step) in steps.enumerated() {
+                for name in step.node.inputs where !name.isEmpty { if let slot = slotOf[name] { readers[slot, default: []].append(i) } }
+            }
+            var drop = Set<Int>()
+            for (i, step) in steps.enumerated() where step.node.opType == "DequantizeLinear" && step.outputs.count == 1 {
+                let slot = step.outputs[0]
+                guard case .arena = values[slot].location, let r = readers[slot], !r.isEmpty else { continue }
+                if r.allSatisfy({ steps[$0].kernel.skipsFloatWeight == slot }) { drop.insert(i) }
+            }
+            steps = steps.enumerated().filter { !drop.contains($0.offset) }.map(\.element)
         }
 
         // Lifetimes of arena roots: from definition to the last use of any member.

@@ -26,6 +26,7 @@ enum Validation {
         "ReduceSum": ["keepdims", "noop_with_empty_axes", "axes"],
         "ReduceMean": ["keepdims", "noop_with_empty_axes", "axes"],
         "Constant": ["value", "value_float", "value_floats", "value_int", "value_ints", "sparse_value", "value_string", "value_strings"],
+        "DequantizeLinear": ["axis", "block_size"],
         "ConstantOfShape": ["value"], "Shape": ["start", "end"], "Cast": ["to", "saturate"],
     ]
 

@@ -1,0 +1,216 @@
+import Foundation
+import MegaFSFormat
+import MegaFSGraph
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// Which weights `WeightQuantizer` turns into int8.
+public struct QuantizationOptions: Sendable {
+    /// Weights with fewer elements stay float32 (their bytes do not matter, their error might).
+    public var minElements: Int
+    /// Glob patterns (`*`, `?`, `[...]`) over node and weight names: matches stay float32.
+    public var keepFloat32: [String]
+    /// Weights kept float32 by name (the drift budget's choice).
+    public var keepWeights: Set<String>
+
+    public init(minElements: Int = 1024, keepFloat32: [String] = [], keepWeights: Set<String> = []) {
+        self.minElements = minElements
+        self.keepFloat32 = keepFloat32
+        self.keepWeights = keepWeights
+    }
+}
+
+/// One weight the quantizer looked at.
+public struct WeightCandidate: Sendable, Codable {
+    /// The float initializer's name (the DequantizeLinear output keeps it, so consumers and
+    /// per-layer drift reports see the same names as in the float model).
+    public var weight: String
+    /// The first node reading it.
+    public var node: String
+    public var opType: String
+    public var shape: [Int]
+    /// The per-channel axis: output channels of a conv or a matrix's output columns.
+    public var axis: Int
+    public var elements: Int
+    /// Why it stays float32, or nil when it is quantized.
+    public var keptBecause: String?
+    public var floatBytes: Int { elements * 4 }
+}
+
+/// What quantization did to a graph.
+public struct QuantizationReport: Sendable, Codable {
+    public var candidates: [WeightCandidate]
+    public var quantizedWeights: Int { candidates.filter { $0.keptBecause == nil }.count }
+    public var quantizedFloatBytes: Int { candidates.filter { $0.keptBecause == nil }.reduce(0) { $0 + $1.floatBytes } }
+    public var keptFloatBytes: Int { candidates.filter { $0.keptBecause != nil }.reduce(0) { $0 + $1.floatBytes } }
+    /// Drift of the chosen set on seeded inputs, when the drift budget measured it.
+    public var drift: DriftBudget.Outcome?
+}
+
+/// Per-output-channel symmetric int8 weights: channel c's values become round(w / s[c]) in
+/// [-127, 127] with s[c] = max|w[c]| / 127, stored int8 with float32 scales. In the graph the
+/// float initializer `W` is replaced by `DequantizeLinear(W.int8, W.scale, axis)` writing `W`,
+/// which keeps the graph's meaning (ONNX semantics) and lets the runtime keep the int8 bytes.
+public enum WeightQuantizer {
+    /// The weights that can be quantized and their channel axis, in node order.
+    public static func candidates(in graph: Graph) -> [WeightCandidate] {
+        var seen = Set<String>()
+        var out: [WeightCandidate] = []
+        var consumers: [String: [Node]] = [:]
+        for node in graph.nodes { for input in Set(node.inputs) where !input.isEmpty { consumers[input, default: []].append(node) } }
+        for node in graph.nodes where node.domain.isEmpty {
+            for (index, name) in node.inputs.enumerated() where !name.isEmpty && !seen.contains(name) {
+                guard let t = graph.initializers[name], t.dtype == .float32,
+                      let axis = channelAxis(node, inputIndex: index, weight: t, consumers: consumers[name] ?? []) else { continue }
+                seen.insert(name)
+                out.append(WeightCandidate(weight: name, node: node.displayName, opType: node.opType, shape: t.shape,
+                                           axis: axis, elements: t.elementCount, keptBecause: nil))
+            }
+        }
+        return out
+    }
+
+    /// The output-channel axis of a weight read by `node` as input `inputIndex`, or nil when
+    /// that use is not one we quantize.
+    static func channelAxis(_ node: Node, inputIndex: Int, weight t: Tensor, consumers: [Node]) -> Int? {
+        switch (node.opType, inputIndex) {
+        case ("Conv", 1) where t.shape.count >= 3:
+            // A [1, 1, k, k] weight is a fixed filter (upfirdn2d's blur applied plane by
+            // plane), not a learned weight: a handful of bytes, and the runtime fuses it.
+            if t.shape[0] == 1 && t.shape[1] == 1 { return nil }
+            return 0
+        case ("ConvTranspose", 1) where t.shape.count >= 3:
+            // [Cin, Cout/group, k...]: output channels when ungrouped.
+            return (node.int("group") ?? 1) == 1 ? 1 : 0
+        case ("Gemm", 1) where t.shape.count == 2:
+            return (node.int("transB") ?? 0) != 0 ? 0 : 1
+        case ("MatMul", 1) where t.shape.count >= 2:
+            return t.shape.count - 1
+        case ("Mul", _) where t.shape.count == 5 && t.shape[0] == 1 && consumers.allSatisfy({ $0.opType == "Mul" }):
+            // StyleGAN2's modulated conv weight [1, Cout, Cin, k, k], scaled by the style.
+            return 1
+        default:
+            return nil
+        }
+    }
+
+    /// Quantizes the graph's eligible weights as `options` says. Returns the quantization
+    /// records for the model file writer (int8 tensor name -> record) and the report.
+    public static func quantize(_ graph: inout Graph, options: QuantizationOptions)
+        -> (records: [String: TensorQuantization], report: QuantizationReport) {
+        var candidates = candidates(in: graph)
+        var records: [String: TensorQuantization] = [:]
+        var dequantizeNodes: [Node] = []
+        for i in candidates.indices {
+            let c = candidates[i]
+            if c.elements < options.minElements {
+                candidates[i].keptBecause = "smaller than \(options.minElements) elements"
+                continue
+            }
+            if options.keepWeights.contains(c.weight) {
+                candidates[i].keptBecause = "kept by the drift budget"
+                continue
+            }
+            if let pattern = options.keepFloat32.first(where: { matches($0, c.weight) || matches($0, c.node) }) {
+                candidates[i].keptBecause = "matches --keep-fp32 \(pattern)"
+                continue
+            }
+            let w = graph.initializers[c.weight]!
+            let (q, scales) = quantizePerChannel(w, axis: c.axis)
+            let qName = freshName(c.weight + ".int8", in: graph)
+            graph.initializers[qName] = q
+            let sName = freshName(c.weight + ".scale", in: graph)
+            graph.initializers[sName] = scales
+            graph.initializers[c.weight] = nil
+            dequantizeNodes.append(Node(name: c.weight + "/dequantize", opType: "DequantizeLinear", domain: "",
+                                        inputs: [qName, sName], outputs: [c.weight], attributes: ["axis": .int(c.axis)]))
+            graph.valueTypes[c.weight] = TensorType(dtype: .float32, dims: w.shape)
+            records[qName] = .int8Symmetric(axis: c.axis, scales: sName)
+        }
+        // Producers first: a topological order that the runtime re-schedules late anyway.
+        graph.nodes = dequantizeNodes + graph.nodes
+        if graph.opset < 13 { graph.opsets[""] = 13 }
+        return (records, QuantizationReport(candidates: candidates, drift: nil))
+    }
+
+    /// The same weights with their values rounded as int8 would round them, kept float32: the
+    /// model computes exactly what its quantized form computes (used to measure drift).
+    public static func fakeQuantize(_ graph: Graph, weights: [WeightCandidate]) -> Graph {
+        var g = graph
+        for c in weights {
+            guard let w = graph.initializers[c.weight] else { continue }
+            let (q, scales) = quantizePerChannel(w, axis: c.axis)
+            g.initializers[c.weight] = dequantize(q, scales: scales.floats, axis: c.axis)
+        }
+        return g
+    }
+
+    /// Symmetric per-channel int8 along `axis`: (int8 values, float32 scales [dims[axis]]).
+    ///
+    /// Each channel's scale is the one, among max|w|/127 and clipped versions of it (down to
+    /// half), with the least squared rounding error over the channel: clipping a few outliers
+    /// makes the step finer for all other values (worth about 1 dB of generator PSNR on
+    /// Gaussian-like weights).
+    public static func quantizePerChannel(_ w: Tensor, axis: Int) -> (values: Tensor, scales: Tensor) {
+        let v = w.floats
+        let channels = w.shape[axis]
+        let inner = w.shape[(axis + 1)...].reduce(1, *)
+        let outer = channels == 0 || inner == 0 ? 0 : v.count / (channels * inner)
+        var scales = [Float](repeating: 1, count: channels)
+        var q = [Int8](repeating: 0, count: v.count)
+        v.withUnsafeBufferPointer { src in
+            q.withUnsafeMutableBufferPointer { dst in
+                for c in 0..<channels {
+                    // The channel's elements: `outer` runs of `inner`.
+                    func forEach(_ body: (Int) -> Void) {
+                        for o in 0..<outer { let base = (o * channels + c) * inner; for i in base..<(base + inner) { body(i) } }
+                    }
+                    var amax: Float = 0
+                    forEach { i in if src[i].isFinite { amax = max(amax, abs(src[i])) } }
+                    // An all-zero channel keeps scale 1 (its values are 0 either way).
+                    guard amax > 0 else { continue }
+                    var best = amax / 127, bestError = Double.infinity
+                    for step in 0...25 {
+                        let scale = amax * (1 - Float(step) * 0.02) / 127
+                        var err = 0.0
+                        forEach { i in
+                            let r = max(-127, min(127, (src[i] / scale).rounded(.toNearestOrEven)))
+                            let d = Double(src[i] - r * scale)
+                            err += d * d
+                        }
+                        if err < bestError { bestError = err; best = scale }
+                    }
+                    scales[c] = best
+                    forEach { i in
+                        let r = (src[i] / best).rounded(.toNearestOrEven)
+                        dst[i] = Int8(max(-127, min(127, r.isNaN ? 0 : r)))
+                    }
+                }
+            }
+        }
+        return (Tensor(q, shape: w.shape), Tensor(scales, shape: [channels]))
+    }
+
+    /// Float values of int8 `q` with per-channel `scales` along `axis` (as DequantizeLinear).
+    public static func dequantize(_ q: Tensor, scales: [Float], axis: Int) -> Tensor {
+        let v = q.elements(as: Int8.self)
+        let channels = q.shape[axis]
+        let inner = q.shape[(axis + 1)...].reduce(1, *)
+        var out = [Float](repeating: 0, count: v.count)
+        for i in 0..<v.count { out[i] = Float(v[i]) * scales[(i / inner) % channels] }
+        return Tensor(out, shape: q.shape)
+    }
+
+    static func matches(_ pattern: String, _ name: String) -> Bool {
+        fnmatch(pattern, name, 0) == 0
+    }
+
+    static func freshName(_ base: String, in graph: Graph) -> String {
+        let used = Set(graph.nodes.flatMap(\.outputs)).union(graph.inputs.map(\.name))
+        var name = base
+        var i = 1
+        while graph.initializers[name] != nil || used.contains(name) { name = "\(base).\(i)"; i += 1 }
+        return name
+    }
+}
