@@ -40,9 +40,17 @@ let package = Package(
         .target(name: "MegaFSSwap", dependencies: ["MegaFSGraph", "MegaFSFormat", "MegaFSRuntime", "CPNG", "CTurboJPEG"]),
         .target(name: "MegaFSQuant", dependencies: ["MegaFSGraph", "MegaFSFormat", "MegaFSRuntime"]),
         .target(name: "MegaFSConverter", dependencies: ["MegaFSGraph", "MegaFSONNX", "MegaFSFormat", "MegaFSQuant"]),
+        .target(name: "MegaFSServer", dependencies: [
+            "MegaFSSwap", "MegaFSRuntime", "MegaFSGraph",
+            .product(name: "Hummingbird", package: "hummingbird"),
+            .product(name: "Logging", package: "swift-log"),
+            .product(name: "Metrics", package: "swift-metrics"),
+            .product(name: "Prometheus", package: "swift-prometheus"),
+            .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+        ]),
         .executableTarget(name: "megafs", dependencies: [
             "MegaFSGraph", "MegaFSONNX", "MegaFSFormat", "MegaFSConverter", "MegaFSRuntime", "MegaFSSwap",
-            "MegaFSQuant",
+            "MegaFSServer", "MegaFSQuant",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
 
@@ -51,6 +59,10 @@ let package = Package(
         .testTarget(name: "MegaFSFormatTests", dependencies: ["MegaFSFormat", "MegaFSGraph", "MegaFSONNX"]),
         .testTarget(name: "MegaFSRuntimeTests", dependencies: ["MegaFSRuntime", "MegaFSGraph", "MegaFSFormat", "MegaFSONNX"]),
         .testTarget(name: "MegaFSSwapTests", dependencies: ["MegaFSSwap", "MegaFSGraph", "MegaFSRuntime", "MegaFSConverter"]),
+        .testTarget(name: "MegaFSServerTests", dependencies: [
+            "MegaFSServer", "MegaFSSwap", "MegaFSConverter",
+            .product(name: "HummingbirdTesting", package: "hummingbird"),
+        ]),
         .testTarget(name: "MegaFSConverterTests", dependencies: ["MegaFSConverter", "MegaFSGraph", "MegaFSFormat", "MegaFSONNX"]),
         .testTarget(name: "MegaFSQuantTests", dependencies: ["MegaFSQuant", "MegaFSConverter", "MegaFSRuntime", "MegaFSGraph", "MegaFSFormat", "MegaFSONNX"]),
     ]

@@ -16,7 +16,7 @@ struct Megafs: ParsableCommand {
               megafs run generator.mfs --input struct=s.npy --input latents=l.npy --output-dir out/
             """,
         version: MegaFSVersion.string,
-        subcommands: [Convert.self, Inspect.self, Run.self, Swap.self, Validate.self])
+        subcommands: [Convert.self, Inspect.self, Run.self, Swap.self, Validate.self, Serve.self])
 }
 
 enum MegaFSVersion {
