@@ -98,8 +98,7 @@ public enum Converter {
             var outcome: DriftBudget.Outcome?
             if let budget = options.driftBudget {
                 // Only weights the options would quantize compete for the budget.
-                var probe = graph
-                let eligible = WeightQuantizer.quantize(&probe, options: q).report.candidates.filter { $0.keptBecause == nil }
+                let eligible = WeightQuantizer.plan(graph, options: q).filter { $0.keptBecause == nil }
                 outcome = try budget.choose(graph: graph, candidates: eligible) { progress?(.driftBudget($0)) }
                 q.keepWeights.formUnion(outcome!.keptFloat32)
             }

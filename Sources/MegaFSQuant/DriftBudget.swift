@@ -64,9 +64,12 @@ public struct DriftBudget: Sendable {
         progress?(.reference)
         let reference = try InferenceSession(graph: graph, options: options).run(inputs)
 
+        // Rounded once; each evaluation only swaps initializers.
+        let rounded = WeightQuantizer.roundedWeights(graph, weights: candidates)
         func drift(quantizing weights: [WeightCandidate]) throws -> Double {
             evaluations += 1
-            let g = WeightQuantizer.fakeQuantize(graph, weights: weights)
+            var g = graph
+            for c in weights { g.initializers[c.weight] = rounded[c.weight] }
             let outputs = try InferenceSession(graph: g, options: options).run(inputs)
             var worst = 0.0
             for (name, ref) in reference {

@@ -95,32 +95,43 @@ public enum WeightQuantizer {
         }
     }
 
+    /// The candidates with `keptBecause` set where `options` keep a weight float32; nothing is
+    /// quantized (for choosing before quantizing, as the drift budget does).
+    public static func plan(_ graph: Graph, options: QuantizationOptions) -> [WeightCandidate] {
+        candidates(in: graph).map { c in
+            var c = c
+            if c.elements < options.minElements {
+                c.keptBecause = "smaller than \(options.minElements) elements"
+            } else if options.keepWeights.contains(c.weight) {
+                c.keptBecause = "kept by the drift budget"
+            } else if let pattern = options.keepFloat32.first(where: { matches($0, c.weight) || matches($0, c.node) }) {
+                c.keptBecause = "matches --keep-fp32 \(pattern)"
+            }
+            return c
+        }
+    }
+
     /// Quantizes the graph's eligible weights as `options` says. Returns the quantization
     /// records for the model file writer (int8 tensor name -> record) and the report.
     public static func quantize(_ graph: inout Graph, options: QuantizationOptions)
         -> (records: [String: TensorQuantization], report: QuantizationReport) {
-        var candidates = candidates(in: graph)
+        let candidates = plan(graph, options: options)
         var records: [String: TensorQuantization] = [:]
         var dequantizeNodes: [Node] = []
-        for i in candidates.indices {
-            let c = candidates[i]
-            if c.elements < options.minElements {
-                candidates[i].keptBecause = "smaller than \(options.minElements) elements"
-                continue
-            }
-            if options.keepWeights.contains(c.weight) {
-                candidates[i].keptBecause = "kept by the drift budget"
-                continue
-            }
-            if let pattern = options.keepFloat32.first(where: { matches($0, c.weight) || matches($0, c.node) }) {
-                candidates[i].keptBecause = "matches --keep-fp32 \(pattern)"
-                continue
-            }
+        var usedNames = Set(graph.nodes.flatMap(\.outputs)).union(graph.inputs.map(\.name)).union(graph.initializers.keys)
+        func freshName(_ base: String) -> String {
+            var name = base
+            var i = 1
+            while usedNames.contains(name) { name = "\(base).\(i)"; i += 1 }
+            usedNames.insert(name)
+            return name
+        }
+        for c in candidates where c.keptBecause == nil {
             let w = graph.initializers[c.weight]!
             let (q, scales) = quantizePerChannel(w, axis: c.axis)
-            let qName = freshName(c.weight + ".int8", in: graph)
+            let qName = freshName(c.weight + ".int8")
+            let sName = freshName(c.weight + ".scale")
             graph.initializers[qName] = q
-            let sName = freshName(c.weight + ".scale", in: graph)
             graph.initializers[sName] = scales
             graph.initializers[c.weight] = nil
             dequantizeNodes.append(Node(name: c.weight + "/dequantize", opType: "DequantizeLinear", domain: "",
@@ -134,16 +145,16 @@ public enum WeightQuantizer {
         return (records, QuantizationReport(candidates: candidates, drift: nil))
     }
 
-    /// The same weights with their values rounded as int8 would round them, kept float32: the
-    /// model computes exactly what its quantized form computes (used to measure drift).
-    public static func fakeQuantize(_ graph: Graph, weights: [WeightCandidate]) -> Graph {
-        var g = graph
+    /// Each weight with its values rounded as int8 rounds them, kept float32: a model using
+    /// these computes exactly what its quantized form computes (used to measure drift).
+    public static func roundedWeights(_ graph: Graph, weights: [WeightCandidate]) -> [String: Tensor] {
+        var out: [String: Tensor] = [:]
         for c in weights {
             guard let w = graph.initializers[c.weight] else { continue }
             let (q, scales) = quantizePerChannel(w, axis: c.axis)
-            g.initializers[c.weight] = dequantize(q, scales: scales.floats, axis: c.axis)
+            out[c.weight] = dequantize(q, scales: scales.floats, axis: c.axis)
         }
-        return g
+        return out
     }
 
     /// Symmetric per-channel int8 along `axis`: (int8 values, float32 scales [dims[axis]]).
@@ -192,25 +203,16 @@ public enum WeightQuantizer {
         return (Tensor(q, shape: w.shape), Tensor(scales, shape: [channels]))
     }
 
-    /// Float values of int8 `q` with per-channel `scales` along `axis` (as DequantizeLinear).
+    /// Float values of int8 `q` with per-channel `scales` along `axis`: the reference
+    /// DequantizeLinear, so rounded weights are exactly what the int8 model computes with.
     public static func dequantize(_ q: Tensor, scales: [Float], axis: Int) -> Tensor {
-        let v = q.elements(as: Int8.self)
-        let channels = q.shape[axis]
-        let inner = q.shape[(axis + 1)...].reduce(1, *)
-        var out = [Float](repeating: 0, count: v.count)
-        for i in 0..<v.count { out[i] = Float(v[i]) * scales[(i / inner) % channels] }
-        return Tensor(out, shape: q.shape)
+        let node = Node(name: "", opType: DequantizeLinearOperator.opType, domain: "", inputs: ["q", "s"], outputs: ["w"],
+                        attributes: ["axis": .int(axis)])
+        // Inputs built here always fit the operator; a failure would be a bug in this file.
+        return try! DequantizeLinearOperator.evaluate(node, inputs: [q, Tensor(scales, shape: [scales.count])], opset: 13)[0]
     }
 
     static func matches(_ pattern: String, _ name: String) -> Bool {
         fnmatch(pattern, name, 0) == 0
-    }
-
-    static func freshName(_ base: String, in graph: Graph) -> String {
-        let used = Set(graph.nodes.flatMap(\.outputs)).union(graph.inputs.map(\.name))
-        var name = base
-        var i = 1
-        while graph.initializers[name] != nil || used.contains(name) { name = "\(base).\(i)"; i += 1 }
-        return name
     }
 }

@@ -59,6 +59,12 @@ public enum DriftPicture {
         return out
     }
 
+    /// `text` with &, < and > escaped for HTML or SVG.
+    public static func escapeMarkup(_ text: String) -> String {
+        text.replacingOccurrences(of: "&", with: "&amp;").replacingOccurrences(of: "<", with: "&lt;")
+            .replacingOccurrences(of: ">", with: "&gt;")
+    }
+
     /// A horizontal bar chart as SVG: one bar per (label, value), longest first as given, with
     /// the value printed; `logScale` for values spanning decades.
     public static func barChartSVG(title: String, bars: [(label: String, value: Double)], logScale: Bool = true) -> String {
@@ -73,9 +79,7 @@ public enum DriftPicture {
             let x = logScale ? (log10(v) - lo) / max(1e-12, hi - lo) : v / max(1e-300, hi)
             return max(1, min(1, x) * Double(chartWidth))
         }
-        func esc(_ s: String) -> String {
-            s.replacingOccurrences(of: "&", with: "&amp;").replacingOccurrences(of: "<", with: "&lt;").replacingOccurrences(of: ">", with: "&gt;")
-        }
+        let esc = escapeMarkup
         var svg = """
         <svg xmlns="http://www.w3.org/2000/svg" width="\(labelWidth + chartWidth + 110)" height="\(height)" font-family="sans-serif" font-size="12">
         <rect width="100%" height="100%" fill="white"/>

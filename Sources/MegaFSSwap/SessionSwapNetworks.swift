@@ -26,6 +26,12 @@ public final class SessionSwapNetworks: SwapNetworks, @unchecked Sendable {
                       generator: InferenceSession(modelPath: generatorPath, options: options))
     }
 
+    /// The three models of a checked bundle.
+    public convenience init(bundle: ModelBundle, options: SessionOptions = SessionOptions()) throws {
+        try self.init(encoderPath: bundle.encoderPath, swapperPath: bundle.swapperPath,
+                      generatorPath: bundle.generatorPath, options: options)
+    }
+
     private static func name(_ wanted: String, in values: [ValueInfo], index: Int, model: String) throws -> String {
         if values.contains(where: { $0.name == wanted }) { return wanted }
         guard index < values.count else {

@@ -125,14 +125,20 @@ struct Run: ParsableCommand {
 
     // MARK: - inputs and outputs
 
+    /// NAME=path split at the first "=", when there is a name before it.
+    static func splitInputSpec(_ spec: String) -> (name: String, path: String)? {
+        guard let eq = spec.firstIndex(of: "="), eq != spec.startIndex else { return nil }
+        return (String(spec[..<eq]), String(spec[spec.index(after: eq)...]))
+    }
+
     func readInputs(_ session: InferenceSession) throws -> [String: Tensor] {
         let names = session.inputs.map(\.name)
         var feeds: [String: Tensor] = [:]
         for spec in inputs {
             var name: String
             var path: String
-            if let eq = spec.firstIndex(of: "="), !FileManager.default.fileExists(atPath: spec) {
-                name = String(spec[..<eq]); path = String(spec[spec.index(after: eq)...])
+            if !FileManager.default.fileExists(atPath: spec), let split = Self.splitInputSpec(spec) {
+                (name, path) = split
             } else {
                 guard names.count == 1 else {
                     throw RunError("--input \(spec): the model has \(names.count) inputs (\(names.joined(separator: ", "))); give them as NAME=path.npy")

@@ -114,8 +114,7 @@ struct Swap: ParsableCommand {
         let bundle = try ModelBundle(directory: modelFolder, swapperType: swapperType.rawValue)
         progress.update("loading models from \(modelFolder)", force: true)
         let loadStart = Date()
-        let networks = try SessionSwapNetworks(encoderPath: bundle.encoderPath, swapperPath: bundle.swapperPath,
-                                               generatorPath: bundle.generatorPath,
+        let networks = try SessionSwapNetworks(bundle: bundle,
                                                options: SessionOptions(threads: threads, int8Activations: int8Activations))
         return (bundle, networks, Date().timeIntervalSince(loadStart) * 1000)
     }

@@ -246,11 +246,10 @@ struct Validate: ParsableCommand {
             sources.append(folder)
         }
         for spec in inputs {
-            guard let eq = spec.firstIndex(of: "="), eq != spec.startIndex else {
+            guard let (name, path) = Run.splitInputSpec(spec) else {
                 throw CLIError("--input takes NAME=path.npy, got '\(spec)'")
             }
-            let path = String(spec[spec.index(after: eq)...])
-            feeds[String(spec[..<eq])] = try NPY.read(path: path)
+            feeds[name] = try NPY.read(path: path)
             sources.append(path)
         }
         return (feeds, sources.joined(separator: ", "))
@@ -304,8 +303,7 @@ struct Validate: ParsableCommand {
         func swapWith(_ folder: String, int8: Bool) throws -> SwapResult {
             let bundle = try ModelBundle(directory: folder, swapperType: swapperType)
             progress.update("swapping with \(folder)", force: true)
-            let networks = try SessionSwapNetworks(encoderPath: bundle.encoderPath, swapperPath: bundle.swapperPath,
-                                                   generatorPath: bundle.generatorPath, options: SessionOptions(threads: threads, int8Activations: int8))
+            let networks = try SessionSwapNetworks(bundle: bundle, options: SessionOptions(threads: threads, int8Activations: int8))
             return try SwapPipeline(networks: networks).run(source: sourceImage, target: targetImage, options: SwapOptions(mask: mask))
         }
         let cand = try swapWith(models!, int8: int8Activations)
@@ -348,7 +346,5 @@ struct Validate: ParsableCommand {
 extension String {
     var fileSafeName: String { Run.fileSafe(self) }
 
-    var htmlEscaped: String {
-        replacingOccurrences(of: "&", with: "&amp;").replacingOccurrences(of: "<", with: "&lt;").replacingOccurrences(of: ">", with: "&gt;")
-    }
+    var htmlEscaped: String { DriftPicture.escapeMarkup(self) }
 }

@@ -199,8 +199,7 @@ extension InferenceSession {
     let m = try Fixtures.model("encoder")
     var graph = try ONNXImporter().importModel(atPath: m.path)
     try PassPipeline.converter.run(&graph)
-    var probe = graph
-    let eligible = WeightQuantizer.quantize(&probe, options: QuantizationOptions(minElements: 0)).report.candidates
+    let eligible = WeightQuantizer.plan(graph, options: QuantizationOptions(minElements: 0))
     let budget = DriftBudget(budget: 1e-5, threads: 2)
     let outcome = try budget.choose(graph: graph, candidates: eligible)
     #expect(outcome.allInt8Drift > 1e-5, "the tiny encoder in int8 drifts: \(outcome.allInt8Drift)")

@@ -99,32 +99,25 @@ extension Node {
 /// (weight-only quantization) that the fusion may replace by one over a re-laid-out copy.
 enum WeightConstant {
     case float(Tensor)
-    /// `node` is the DequantizeLinear (index `index`) of int8 `values` with per-axis `scales`
-    /// (initializer `scalesName`, along `axis`; nil for one scale).
-    case int8(values: Tensor, scalesName: String, axis: Int?, node: Node, index: Int)
+    /// The DequantizeLinear at node index `index`; its scales are initializer `scalesName`.
+    case int8(QuantizedConstant, scalesName: String, index: Int)
 
     var shape: [Int] {
         switch self {
         case .float(let t): return t.shape
-        case .int8(let v, _, _, _, _): return v.shape
+        case .int8(let q, _, _): return q.values.shape
         }
     }
 }
 
 extension GraphRewriter {
     /// The weight behind `value`: an initializer, or an unclaimed DequantizeLinear of an int8
-    /// initializer (zero point absent or zero) read only by `consumer`.
+    /// initializer read only by `consumer`.
     func weightConstant(_ value: String, consumer: Int) -> WeightConstant? {
         if let t = constant(value) { return .float(t) }
-        guard let (i, dq) = producerNode(value), dq.opType == "DequantizeLinear", dq.domain.isEmpty,
-              soleConsumer(value)?.0 == consumer, dq.inputs.count >= 2,
-              let q = constant(dq.inputs[0]), q.dtype == .int8, let s = constant(dq.inputs[1]), s.dtype == .float32,
-              (dq.int("block_size") ?? 0) == 0 else { return nil }
-        if dq.inputs.count > 2, !dq.inputs[2].isEmpty {
-            guard let z = constant(dq.inputs[2]), z.int64s.allSatisfy({ $0 == 0 }) else { return nil }
-        }
-        guard let layout = ScaleLayout(dq, valueShape: q.shape, scaleShape: s.shape) else { return nil }
-        return .int8(values: q, scalesName: dq.inputs[1], axis: layout.axis, node: dq, index: i)
+        guard let (i, dq) = producerNode(value), soleConsumer(value)?.0 == consumer,
+              let q = QuantizedConstant(node: dq, constant: { constant(dq.inputs[$0]) }) else { return nil }
+        return .int8(q, scalesName: dq.inputs[1], index: i)
     }
 
     /// The operand of binary `node` that is a weight, and the other operand, when exactly one is.

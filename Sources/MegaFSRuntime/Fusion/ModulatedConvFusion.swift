@@ -92,18 +92,18 @@ public struct ModulatedConvFusion: GraphPass {
                 ? Tensor(Self.swapLeadingAxes(t.floats, cout, cin, kh * kw), shape: [cin, cout, kh, kw])
                 : t.reshaped([cout, cin, kh, kw])
             wNew = rw.addInitializer(conv.inputs[1], weight)
-        case .int8(let q, let scalesName, let axis, _, let dqIndex):
+        case .int8(let q, let scalesName, let dqIndex):
             // Quantized along Cout (1) or Cin (2) of [1, Cout, Cin, k, k], or per tensor.
             let newAxis: Int?
-            switch axis {
+            switch q.axis {
             case nil: newAxis = nil
             case 1?: newAxis = transposed ? 1 : 0
             case 2?: newAxis = transposed ? 0 : 1
             default: return nil
             }
             let values = transposed
-                ? Tensor(Self.swapLeadingAxes(q.elements(as: Int8.self), cout, cin, kh * kw), shape: [cin, cout, kh, kw])
-                : q.reshaped([cout, cin, kh, kw])
+                ? Tensor(Self.swapLeadingAxes(q.values.elements(as: Int8.self), cout, cin, kh * kw), shape: [cin, cout, kh, kw])
+                : q.values.reshaped([cout, cin, kh, kw])
             wNew = rw.replaceDequantize(at: dqIndex, base: conv.inputs[1], values: values, scalesName: scalesName, axis: newAxis)
         }
         var attrs = conv.attributes

@@ -9,19 +9,23 @@ struct QuantizedConstant {
     /// nil: one scale for the whole tensor.
     let axis: Int?
 
-    /// Recognises DequantizeLinear(int8 initializer, float scales[, zero point of zeros]).
-    init?(node: Node, inputs: [ValueDesc?]) {
-        guard node.opType == "DequantizeLinear", node.domain.isEmpty, inputs.count >= 2,
-              let q = inputs[0]?.constant, q.dtype == .int8, let s = inputs[1]?.constant, s.dtype == .float32,
-              (node.int("block_size") ?? 0) == 0 else { return nil }
-        if inputs.count > 2, let zp = inputs[2] {
-            guard let z = zp.constant, z.int64s.allSatisfy({ $0 == 0 }) else { return nil }
+    /// Recognises DequantizeLinear(int8 constant, float scales[, zero point of zeros]);
+    /// `constant(i)` is the value of the node's input i when it is a constant.
+    init?(node: Node, constant: (Int) -> Tensor?) {
+        guard node.opType == "DequantizeLinear", node.domain.isEmpty, node.inputs.count >= 2,
+              let q = constant(0), q.dtype == .int8, let s = constant(1), s.dtype == .float32,
+              (node.int("block_size") ?? 0) == 0,
+              let layout = ScaleLayout(node, valueShape: q.shape, scaleShape: s.shape) else { return nil }
+        if node.inputs.count > 2, !node.inputs[2].isEmpty {
+            guard let z = constant(2), z.int64s.allSatisfy({ $0 == 0 }) else { return nil }
         }
-        let scales = s.floats
-        guard let layout = ScaleLayout(node, valueShape: q.shape, scaleShape: s.shape) else { return nil }
-        axis = layout.axis
         values = q
-        self.scales = scales
+        scales = s.floats
+        axis = layout.axis
+    }
+
+    init?(node: Node, inputs: [ValueDesc?]) {
+        self.init(node: node) { i in i < inputs.count ? inputs[i]?.constant : nil }
     }
 
     /// Elements after the axis (the run length sharing one scale).

@@ -181,8 +181,8 @@ enum Planner {
             var req = KernelRequest(node: node, opset: g.opset, inputs: inDescs, outputs: outDescs)
             req.int8Activations = options.int8Activations
             var kernel = try KernelFactory.make(req, fast: options.fastKernels)
-            if let q = QuantizedConstant(node: node, inputs: inDescs), let out = node.outputs.first, !out.isEmpty {
-                quantizedValues[out] = q
+            if let dq = kernel as? DequantizeKernel, let out = node.outputs.first, !out.isEmpty {
+                quantizedValues[out] = dq.weight
             }
 
             // Memory of each output.
