@@ -25,10 +25,13 @@ MFS_DIRS = {"torchscript": "models", "dynamo": "models-dynamo"}
 BOUND_OF_RANGE, BOUND_COSINE = 1e-4, 0.99999
 
 
-def ort_run(onnx_path, feeds):
+def ort_run(onnx_path, feeds, level):
     import onnxruntime as ort
     so = ort.SessionOptions()
     so.intra_op_num_threads = 2
+    so.graph_optimization_level = {"all": ort.GraphOptimizationLevel.ORT_ENABLE_ALL,
+                                   "extended": ort.GraphOptimizationLevel.ORT_ENABLE_EXTENDED,
+                                   "basic": ort.GraphOptimizationLevel.ORT_ENABLE_BASIC}[level]
     sess = ort.InferenceSession(str(onnx_path), so, providers=["CPUExecutionProvider"])
     names = [o.name for o in sess.get_outputs()]
     return dict(zip(names, sess.run(None, feeds)))
@@ -57,12 +60,16 @@ def main():
     ap.add_argument("--full", default="/work/full")
     ap.add_argument("--megafs", default=".build/release/megafs")
     ap.add_argument("--models", nargs="*", default=MODELS)
+    ap.add_argument("--exporters", nargs="*", default=list(MFS_DIRS))
+    ap.add_argument("--ort-level", choices=["all", "extended", "basic"], default="all",
+                    help="ONNX Runtime graph optimisation level (default: all, ORT's own default)")
     a = ap.parse_args()
     root = Path(a.full)
     rows, worst = [], 0.0
     failures = 0
     with tempfile.TemporaryDirectory(prefix="megafs-agree-") as tmp:
-        for exporter, mfs_dir in MFS_DIRS.items():
+        for exporter in a.exporters:
+            mfs_dir = MFS_DIRS[exporter]
             for model in a.models:
                 onnx_path, mfs = root / exporter / f"{model}.onnx", root / mfs_dir / f"{model}.mfs"
                 inputs_dir = root / exporter / model / "inputs"
@@ -79,7 +86,7 @@ def main():
                 for label, feeds in cases:
                     work = Path(tmp) / f"{exporter}-{model}"
                     ours = ours_run(a.megafs, mfs, feeds, work)
-                    ref = ort_run(onnx_path, feeds)
+                    ref = ort_run(onnx_path, feeds, a.ort_level)
                     torch_dir = root / exporter / model / "torch"
                     for name, r in ref.items():
                         of_range, cos = compare(ours[name], r)
