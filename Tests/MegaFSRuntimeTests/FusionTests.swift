@@ -104,7 +104,7 @@ private func fusionNames(_ s: InferenceSession) -> [String: Int] {
 }
 
 /// StyleGAN2's modulated convolution as the TorchScript exporter writes it at batch 1.
-private func modulatedConv(_ b: inout GraphBuilder, _ rng: inout Rng, x: String, latent: String, cin: Int, cout: Int,
+func modulatedConv(_ b: inout GraphBuilder, _ rng: inout Rng, x: String, latent: String, cin: Int, cout: Int,
                            k: Int, styleDim: Int, demodulate: Bool, upsample: Bool) -> String {
     let s = b.node("Gemm", [latent, b.constant(rng.tensor([cin, styleDim])), b.constant(rng.tensor([cin], 0.5, 1.5))],
                    ["transB": .int(1)])

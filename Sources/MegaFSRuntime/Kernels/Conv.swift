@@ -66,6 +66,8 @@ final class ConvKernel: RuntimeKernel {
     /// (the bandwidth-bound part of the encoder's 512->512 convs at 8x8 and below) are read once.
     let mergesBatch: Bool
     let mergedOutBytes: Int
+    /// Set when the conv runs the direct 3x3 kernel (bands of padded input instead of im2col).
+    let direct: DirectConvPlan?
 
     /// Dynamic int8 mode: the weight as packed int8 (its float slot is not read).
     let int8Weights: PackedInt8Weights?
@@ -98,6 +100,7 @@ final class ConvKernel: RuntimeKernel {
             mergedOutBytes = ((g.cout * p * g.n * 4 + 63) / 64) * 64
             weightScratchBytes = 0
             demodBytes = 0
+            direct = nil
             name = "conv(batched)"
             return
         }
@@ -108,12 +111,20 @@ final class ConvKernel: RuntimeKernel {
             bandRows = g.oh
             colBytes = 0
             weightScratchBytes = modulation != nil ? g.cout * g.cin * 4 : 0
+            direct = nil
             name = modulation != nil ? "modconv(pointwise)" : "conv(pointwise)"
+        } else if self.int8Weights == nil, let plan = DirectConvPlan(g) {
+            bandRows = plan.rows
+            colBytes = plan.bandBytes
+            weightScratchBytes = 0
+            direct = plan
+            name = (modulation != nil ? "modconv" : "conv") + "(direct3x3-\(plan.path))"
         } else {
             let rowBytes = k * g.ow * 4
             bandRows = max(1, min(g.oh, im2colBudgetBytes / max(1, rowBytes)))
             colBytes = k * bandRows * g.ow * 4
             weightScratchBytes = 0
+            direct = nil
             name = modulation != nil ? "modconv(im2col)" : "conv(im2col)"
         }
         demodBytes = modulation?.demodulate == true ? ((g.cout * 4 + 63) / 64) * 64 : 0
@@ -190,8 +201,13 @@ final class ConvKernel: RuntimeKernel {
                     while r0 < g.oh {
                         let rows = min(bandRows, g.oh - r0)
                         let cols = rows * g.ow
-                        im2col(xg, col: col, rows: r0..<(r0 + rows), scale: sg, threads: threads)
-                        multiply(ctx, a: wg, m: g.coutG, k: K, b: col, ldb: cols, cols: cols, c: yg + r0 * g.ow, ldc: P)
+                        if let direct {
+                            direct.run(g: g, x: xg, weight: wg, scale: sg, y: yg, r0: r0, rows: rows, band: col,
+                                       threads: threads)
+                        } else {
+                            im2col(xg, col: col, rows: r0..<(r0 + rows), scale: sg, threads: threads)
+                            multiply(ctx, a: wg, m: g.coutG, k: K, b: col, ldb: cols, cols: cols, c: yg + r0 * g.ow, ldc: P)
+                        }
                         if !epIdentity || demod {
                             let pp = r0 * g.ow
                             threads.forEach(g.coutG, minPerThread: max(1, 8192 / cols)) { o in

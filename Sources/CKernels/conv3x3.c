@@ -1,0 +1,204 @@
+/* Direct 3x3 stride-1 convolution: see conv3x3.h. The AVX2 path keeps 4 output channels x
+ * 16 columns in 8 accumulators; each of the nine taps of one input channel costs 2 unaligned
+ * loads and 4 weight broadcasts for 8 FMAs. */
+#include "conv3x3.h"
+#include "ckernels.h"
+#include <math.h>
+
+#if defined(__x86_64__) || defined(__i386__)
+#define CONV_X86 1
+#include <immintrin.h>
+#endif
+
+static int conv_avx2_available = -1;
+
+int mfs_conv3x3_path_available(int path) {
+    if (path == MFS_CONV_REF) return 1;
+#ifdef CONV_X86
+    if (path != MFS_CONV_AVX2) return 0;
+    int v = __atomic_load_n(&conv_avx2_available, __ATOMIC_RELAXED);
+    if (v < 0) {
+        mfs_cpu_features f = mfs_detect_cpu();
+        v = f.avx2 && f.fma;
+        __atomic_store_n(&conv_avx2_available, v, __ATOMIC_RELAXED);
+    }
+    return v;
+#else
+    (void)conv_avx2_available;
+    return 0;
+#endif
+}
+
+int mfs_conv3x3_best_path(void) {
+    return mfs_conv3x3_path_available(MFS_CONV_AVX2) ? MFS_CONV_AVX2 : MFS_CONV_REF;
+}
+
+const char *mfs_conv3x3_path_name(int path) {
+    switch (path) {
+    case MFS_CONV_REF: return "ref";
+    case MFS_CONV_AVX2: return "avx2";
+    default: return "?";
+    }
+}
+
+/* Output columns [x0, x1) of channel co, row r, in the reference order. */
+static void conv_ref_span(const float *xpad, int cin, int rows, int wp, const float *weight, int co,
+                          int r, int x0, int x1, float *yrow) {
+    const size_t plane = (size_t)(rows + 2) * (size_t)wp;
+    for (int x = x0; x < x1; x++) {
+        float acc = 0.0f;
+        for (int ci = 0; ci < cin; ci++) {
+            const float *wk = weight + ((size_t)co * cin + ci) * 9;
+            const float *xr = xpad + ci * plane + (size_t)r * wp + x;
+            for (int ky = 0; ky < 3; ky++)
+                for (int kx = 0; kx < 3; kx++)
+                    acc = fmaf(wk[ky * 3 + kx], xr[ky * wp + kx], acc);
+        }
+        yrow[x] = acc;
+    }
+}
+
+static void conv_ref(const float *xpad, int cin, int rows, int w, int wp, const float *weight,
+                     int co0, int co1, float *y, size_t ystride) {
+    for (int co = co0; co < co1; co++)
+        for (int r = 0; r < rows; r++)
+            conv_ref_span(xpad, cin, rows, wp, weight, co, r, 0, w, y + co * ystride + (size_t)r * w);
+}
+
+#ifdef CONV_X86
+/* One tap for 4 output channels x 16 columns: 8 accumulators, 2 inputs and 1 broadcast live,
+ * well inside the 16 ymm registers (a 4 x 24 block needs all 16 and the compiler spills). */
+#define TAP(k, off)                                                                         \
+    do {                                                                                    \
+        __m256 a0 = _mm256_loadu_ps(xr + (off)), a1 = _mm256_loadu_ps(xr + (off) + 8);      \
+        __m256 b = _mm256_broadcast_ss(w0 + (k));                                           \
+        c00 = _mm256_fmadd_ps(a0, b, c00); c01 = _mm256_fmadd_ps(a1, b, c01);               \
+        b = _mm256_broadcast_ss(w1 + (k));                                                  \
+        c10 = _mm256_fmadd_ps(a0, b, c10); c11 = _mm256_fmadd_ps(a1, b, c11);               \
+        b = _mm256_broadcast_ss(w2 + (k));                                                  \
+        c20 = _mm256_fmadd_ps(a0, b, c20); c21 = _mm256_fmadd_ps(a1, b, c21);               \
+        b = _mm256_broadcast_ss(w3 + (k));                                                  \
+        c30 = _mm256_fmadd_ps(a0, b, c30); c31 = _mm256_fmadd_ps(a1, b, c31);               \
+    } while (0)
+
+/* Input channels per pass: the pass's input patch (64 x 3 rows x 18 columns) and one block's
+ * weights (4 x 64 x 9) stay in L1 while every block of output channels sweeps them (64 was
+ * the best of 32, 64, 128 and all on this project's Zen VM). Passes
+ * after the first continue from the partial sums in y, so the order of operations, and the
+ * result, do not depend on the split. */
+#ifndef CONV_CI_PASS
+#define CONV_CI_PASS 64
+#endif
+
+/* 4 output channels x 16 columns; xc at (ci = first of the pass, row, column), w0 at
+ * (co, ci = first of the pass). */
+__attribute__((target("avx2,fma")))
+static void conv_avx2_4x16(const float *xc, const float *w0, size_t wstride, int cn, size_t plane, int wp,
+                           float *y, size_t ystride, int accumulate) {
+    float *y0 = y, *y1 = y + ystride, *y2 = y1 + ystride, *y3 = y2 + ystride;
+    __m256 c00, c01, c10, c11, c20, c21, c30, c31;
+    if (accumulate) {
+        c00 = _mm256_loadu_ps(y0); c01 = _mm256_loadu_ps(y0 + 8);
+        c10 = _mm256_loadu_ps(y1); c11 = _mm256_loadu_ps(y1 + 8);
+        c20 = _mm256_loadu_ps(y2); c21 = _mm256_loadu_ps(y2 + 8);
+        c30 = _mm256_loadu_ps(y3); c31 = _mm256_loadu_ps(y3 + 8);
+    } else {
+        c00 = _mm256_setzero_ps(); c01 = c00; c10 = c00; c11 = c00;
+        c20 = c00; c21 = c00; c30 = c00; c31 = c00;
+    }
+    const float *w1 = w0 + wstride, *w2 = w1 + wstride, *w3 = w2 + wstride;
+    for (int ci = 0; ci < cn; ci++) {
+        const float *xr = xc;
+        TAP(0, 0); TAP(1, 1); TAP(2, 2);
+        xr += wp;
+        TAP(3, 0); TAP(4, 1); TAP(5, 2);
+        xr += wp;
+        TAP(6, 0); TAP(7, 1); TAP(8, 2);
+        xc += plane;
+        w0 += 9; w1 += 9; w2 += 9; w3 += 9;
+    }
+    _mm256_storeu_ps(y0, c00); _mm256_storeu_ps(y0 + 8, c01);
+    _mm256_storeu_ps(y1, c10); _mm256_storeu_ps(y1 + 8, c11);
+    _mm256_storeu_ps(y2, c20); _mm256_storeu_ps(y2 + 8, c21);
+    _mm256_storeu_ps(y3, c30); _mm256_storeu_ps(y3 + 8, c31);
+}
+#undef TAP
+
+#define TAP1(k, off)                                                                        \
+    do {                                                                                    \
+        __m256 a = _mm256_loadu_ps(xr + (off));                                             \
+        c0 = _mm256_fmadd_ps(a, _mm256_broadcast_ss(w0 + (k)), c0);                         \
+        c1 = _mm256_fmadd_ps(a, _mm256_broadcast_ss(w1 + (k)), c1);                         \
+        c2 = _mm256_fmadd_ps(a, _mm256_broadcast_ss(w2 + (k)), c2);                         \
+        c3 = _mm256_fmadd_ps(a, _mm256_broadcast_ss(w3 + (k)), c3);                         \
+    } while (0)
+
+/* 4 output channels x 8 columns (the tail of a row). */
+__attribute__((target("avx2,fma")))
+static void conv_avx2_4x8(const float *xc, const float *w0, size_t wstride, int cn, size_t plane, int wp,
+                          float *y, size_t ystride, int accumulate) {
+    __m256 c0, c1, c2, c3;
+    if (accumulate) {
+        c0 = _mm256_loadu_ps(y); c1 = _mm256_loadu_ps(y + ystride);
+        c2 = _mm256_loadu_ps(y + 2 * ystride); c3 = _mm256_loadu_ps(y + 3 * ystride);
+    } else {
+        c0 = _mm256_setzero_ps(); c1 = c0; c2 = c0; c3 = c0;
+    }
+    const float *w1 = w0 + wstride, *w2 = w1 + wstride, *w3 = w2 + wstride;
+    for (int ci = 0; ci < cn; ci++) {
+        const float *xr = xc;
+        TAP1(0, 0); TAP1(1, 1); TAP1(2, 2);
+        xr += wp;
+        TAP1(3, 0); TAP1(4, 1); TAP1(5, 2);
+        xr += wp;
+        TAP1(6, 0); TAP1(7, 1); TAP1(8, 2);
+        xc += plane;
+        w0 += 9; w1 += 9; w2 += 9; w3 += 9;
+    }
+    _mm256_storeu_ps(y, c0); _mm256_storeu_ps(y + ystride, c1);
+    _mm256_storeu_ps(y + 2 * ystride, c2); _mm256_storeu_ps(y + 3 * ystride, c3);
+}
+#undef TAP1
+
+__attribute__((target("avx2,fma")))
+static void conv_avx2(const float *xpad, int cin, int rows, int w, int wp, const float *weight,
+                      int co0, int co1, float *y, size_t ystride) {
+    const size_t plane = (size_t)(rows + 2) * (size_t)wp;
+    const size_t wstride = (size_t)cin * 9;
+    const int coEnd = co0 + (co1 - co0) / 4 * 4;
+    for (int r = 0; r < rows; r++) {
+        const float *xrow = xpad + (size_t)r * wp;
+        float *yrow = y + (size_t)r * w;
+        int x = 0;
+        for (; x + 8 <= w; ) {
+            const int wide = x + 16 <= w;
+            for (int c0 = 0; c0 < cin; c0 += CONV_CI_PASS) {
+                const int cn = cin - c0 < CONV_CI_PASS ? cin - c0 : CONV_CI_PASS;
+                const float *xc = xrow + c0 * plane + x;
+                for (int co = co0; co < coEnd; co += 4) {
+                    const float *w0 = weight + (size_t)co * wstride + (size_t)c0 * 9;
+                    float *yo = yrow + co * ystride + x;
+                    if (wide) conv_avx2_4x16(xc, w0, wstride, cn, plane, wp, yo, ystride, c0 > 0);
+                    else conv_avx2_4x8(xc, w0, wstride, cn, plane, wp, yo, ystride, c0 > 0);
+                }
+            }
+            x += wide ? 16 : 8;
+        }
+        for (int co = co0; co < coEnd && x < w; co++)
+            conv_ref_span(xpad, cin, rows, wp, weight, co, r, x, w, yrow + co * ystride);
+    }
+    if (coEnd < co1) conv_ref(xpad, cin, rows, w, wp, weight, coEnd, co1, y, ystride);
+}
+#endif
+
+void mfs_conv3x3s1(int path, const float *xpad, int cin, int rows, int w, int wp,
+                   const float *weight, int co0, int co1, float *y, size_t y_channel_stride) {
+#ifdef CONV_X86
+    if (path == MFS_CONV_AVX2 && mfs_conv3x3_path_available(MFS_CONV_AVX2)) {
+        conv_avx2(xpad, cin, rows, w, wp, weight, co0, co1, y, y_channel_stride);
+        return;
+    }
+#endif
+    (void)path;
+    conv_ref(xpad, cin, rows, w, wp, weight, co0, co1, y, y_channel_stride);
+}

@@ -1,0 +1,92 @@
+import CKernels
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// The direct 3x3 stride-1 convolution (CKernels/conv3x3.c): a zero-padded band of input rows
+/// (scaled by the style when modulated) convolved in registers, with no im2col matrix. Used by
+/// `ConvKernel` for the generator's and encoder's 3x3 convs where it beats im2col + GEMM.
+enum Conv3x3Path: Int32, CaseIterable, CustomStringConvertible, Sendable {
+    case reference = 0
+    case avx2 = 1
+
+    var description: String { String(cString: mfs_conv3x3_path_name(rawValue)) }
+    var isAvailable: Bool { mfs_conv3x3_path_available(rawValue) != 0 }
+
+    /// The fastest path of this CPU, or the one `MEGAFS_CONV3X3_PATH` (ref, avx2) names when
+    /// this CPU has it.
+    static let best: Conv3x3Path = {
+        if let env = getenv("MEGAFS_CONV3X3_PATH").map({ String(cString: $0) }),
+           let forced = Conv3x3Path.allCases.first(where: { $0.description == env }), forced.isAvailable {
+            return forced
+        }
+        return Conv3x3Path(rawValue: mfs_conv3x3_best_path()) ?? .reference
+    }()
+}
+
+/// How a convolution that could run either way is computed; `MEGAFS_CONV` (auto, im2col,
+/// direct) forces one for tests and measurements.
+enum ConvAlgorithm: String, Sendable {
+    case auto, im2col, direct
+
+    static let configured: ConvAlgorithm = getenv("MEGAFS_CONV").flatMap { ConvAlgorithm(rawValue: String(cString: $0)) } ?? .auto
+}
+
+/// A direct 3x3 conv's band layout: `rows` output rows per band, each band's padded input
+/// [cin][rows + 2][w + 2] in scratch.
+struct DirectConvPlan {
+    let rows: Int
+    let paddedWidth: Int
+    let bandBytes: Int
+    let path: Conv3x3Path
+
+    /// Bytes of padded input a band aims at: small enough to stay in L2 while every block of
+    /// four output channels sweeps it.
+    static let bandBudgetBytes = 1 << 20
+
+    init?(_ g: ConvGeometry, algorithm: ConvAlgorithm = .configured, path: Conv3x3Path = .best) {
+        guard g.kh == 3, g.kw == 3, g.sh == 1, g.sw == 1, g.dh == 1, g.dw == 1, g.groups == 1,
+              g.padTop == 1, g.padLeft == 1, g.padBottom == 1, g.padRight == 1 else { return nil }
+        switch algorithm {
+        case .im2col: return nil
+        case .direct: break
+        case .auto: guard g.ow >= 16 else { return nil }
+        }
+        paddedWidth = g.w + 2
+        let rowBytes = g.cin * paddedWidth * 4
+        rows = max(1, min(g.oh, Self.bandBudgetBytes / max(1, rowBytes) - 2))
+        bandBytes = Planner.align(g.cin * (rows + 2) * paddedWidth * 4)
+        self.path = path
+    }
+
+    /// Output rows r0..<r0+rows of one sample: y (the sample's [cout][oh*ow]) from x (the
+    /// sample's [cin][h*w]), channel c of x scaled by scale[c] when given.
+    func run(g: ConvGeometry, x: UnsafePointer<Float>, weight: UnsafePointer<Float>, scale: UnsafePointer<Float>?,
+             y: UnsafeMutablePointer<Float>, r0: Int, rows: Int, band: UnsafeMutablePointer<Float>,
+             threads: ThreadPartition) {
+        let wp = paddedWidth, w = g.w, h = g.h
+        let plane = (rows + 2) * wp
+        threads.forEach(g.cin, minPerThread: max(1, 8192 / plane)) { c in
+            let s = scale?[c] ?? 1
+            let src = x + c * h * w
+            for j in 0..<(rows + 2) {
+                let dst = band + c * plane + j * wp
+                let ih = r0 + j - 1
+                if ih < 0 || ih >= h { dst.initialize(repeating: 0, count: wp); continue }
+                dst[0] = 0
+                dst[w + 1] = 0
+                let srow = src + ih * w
+                if s == 1 { (dst + 1).update(from: srow, count: w) }
+                else { for i in 0..<w { dst[1 + i] = srow[i] * s } }
+            }
+        }
+        let blocks = (g.cout + 3) / 4
+        let yBand = y + r0 * g.ow
+        let P = g.oh * g.ow
+        threads.forRanges(blocks) { range in
+            let co0 = range.lowerBound * 4, co1 = min(g.cout, range.upperBound * 4)
+            mfs_conv3x3s1(path.rawValue, band, Int32(g.cin), Int32(rows), Int32(w), Int32(wp),
+                          weight, Int32(co0), Int32(co1), yBand, P)
+        }
+    }
+}

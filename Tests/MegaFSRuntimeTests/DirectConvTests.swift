@@ -1,0 +1,119 @@
+import Testing
+import MegaFSGraph
+@testable import MegaFSRuntime
+
+// The direct 3x3 convolution (CKernels/conv3x3.c): every path this CPU has against a
+// float64 convolution, and the paths against each other bit for bit.
+
+/// y[co][r][x] of a 3x3 stride-1 pad-1 conv of one sample, in float64.
+private func naiveConv3x3(_ x: [Float], cin: Int, h: Int, w: Int, weight: [Float], cout: Int,
+                          scale: [Float]?) -> [Double] {
+    var y = [Double](repeating: 0, count: cout * h * w)
+    for co in 0..<cout {
+        for r in 0..<h {
+            for c in 0..<w {
+                var acc = 0.0
+                for ci in 0..<cin {
+                    let s = Double(scale?[ci] ?? 1)
+                    for ky in 0..<3 {
+                        let ih = r + ky - 1
+                        if ih < 0 || ih >= h { continue }
+                        for kx in 0..<3 {
+                            let iw = c + kx - 1
+                            if iw < 0 || iw >= w { continue }
+                            // The kernel scales the input in float32 first, as the band copy does.
+                            let xv = scale == nil ? Double(x[(ci * h + ih) * w + iw])
+                                                  : Double(x[(ci * h + ih) * w + iw] * Float(s))
+                            acc += Double(weight[((co * cin + ci) * 3 + ky) * 3 + kx]) * xv
+                        }
+                    }
+                }
+                y[(co * h + r) * w + c] = acc
+            }
+        }
+    }
+    return y
+}
+
+@Test func directConv3x3PathsMatchFloat64AndEachOther() throws {
+    var rng = Rng(91)
+    let paths = Conv3x3Path.allCases.filter(\.isAvailable)
+    #expect(paths.contains(.reference))
+    for trial in 0..<40 {
+        // Widths around the 24- and 8-column blocks and their tails; channel counts that are
+        // and are not multiples of the 4-channel block.
+        let w = [1, 2, 7, 8, 9, 16, 23, 24, 25, 31, 33, 47, 48, 50][trial % 14]
+        let h = rng.int(1...9), cin = rng.int(1...9), cout = rng.int(1...11)
+        let x = (0..<(cin * h * w)).map { _ in rng.float() }
+        let weight = (0..<(cout * cin * 9)).map { _ in rng.float() }
+        let scale: [Float]? = trial % 3 == 0 ? (0..<cin).map { _ in rng.float(0.5, 2) } : nil
+        let want = naiveConv3x3(x, cin: cin, h: h, w: w, weight: weight, cout: cout, scale: scale)
+        var g = ConvGeometry()
+        g.n = 1; g.cin = cin; g.h = h; g.w = w; g.cout = cout; g.kh = 3; g.kw = 3; g.oh = h; g.ow = w
+        g.padTop = 1; g.padLeft = 1; g.padBottom = 1; g.padRight = 1
+        var outputs: [[Float]] = []
+        for path in paths {
+            let plan = try #require(DirectConvPlan(g, algorithm: .direct, path: path))
+            var y = [Float](repeating: .nan, count: cout * h * w)
+            let band = UnsafeMutablePointer<Float>.allocate(capacity: plan.bandBytes / 4)
+            defer { band.deallocate() }
+            x.withUnsafeBufferPointer { xb in
+                weight.withUnsafeBufferPointer { wb in
+                    y.withUnsafeMutableBufferPointer { yb in
+                        let s = scale.map { UnsafeMutablePointer<Float>(mutating: $0) }
+                        // Bands of at most 3 rows, so band edges fall inside the image too.
+                        var r0 = 0
+                        while r0 < h {
+                            let rows = min(3, plan.rows, h - r0)
+                            plan.run(g: g, x: xb.baseAddress!, weight: wb.baseAddress!, scale: s.map { UnsafePointer($0) },
+                                     y: yb.baseAddress!, r0: r0, rows: rows, band: band, threads: ThreadPartition(threads: 2))
+                            r0 += rows
+                        }
+                    }
+                }
+            }
+            var worst = 0.0
+            for i in 0..<y.count {
+                let bound = 1e-5 * Double(cin * 9).squareRoot() * 4
+                worst = max(worst, abs(Double(y[i]) - want[i]) / bound)
+            }
+            #expect(worst <= 1, "trial \(trial) \(path) \(cin)->\(cout) \(h)x\(w): error \(worst) of the bound")
+            outputs.append(y)
+        }
+        for (i, y) in outputs.enumerated().dropFirst() {
+            #expect(y == outputs[0], "trial \(trial): \(paths[i]) differs from \(paths[0]) in bits")
+        }
+    }
+}
+
+@Test func wideConvsRunDirectAndMatchTheReference() throws {
+    var rng = Rng(92)
+    var b = GraphBuilder()
+    // Batch 2, an output channel count that is not a multiple of 4, a width with a tail; large
+    // enough (2 x 21 x 37 outputs) that the conv does not take the merged-batch GEMM.
+    let x = b.input("x", rng.tensor([2, 5, 21, 37]))
+    var y = b.node("Conv", [x, b.constant(rng.tensor([7, 5, 3, 3]), "w"), b.constant(rng.tensor([7]), "b")],
+                   ["pads": .ints([1, 1, 1, 1]), "kernel_shape": .ints([3, 3])])
+    y = b.node("Relu", [y])
+    b.output(y)
+    let s = try expectMatchesReference(b, "direct conv + bias + relu")
+    let names = (s.lastPlanSummary?.kernels ?? []).map(\.name)
+    #expect(names.contains { $0.hasPrefix("conv(direct3x3") }, "\(names)")
+}
+
+@Test func modulatedConvRunsDirectAtGeneratorLikeWidths() throws {
+    var rng = Rng(93)
+    var b = GraphBuilder()
+    let cin = 6, cout = 5, dim = 8
+    let latents = b.input("latents", rng.tensor([1, dim]))
+    let x = b.input("x", rng.tensor([1, cin, 18, 20]))
+    var y = modulatedConv(&b, &rng, x: x, latent: latents, cin: cin, cout: cout, k: 3, styleDim: dim,
+                          demodulate: true, upsample: false)
+    y = b.node("Add", [y, b.constant(rng.tensor([1, 1, 18, 20]))])
+    y = b.node("Add", [y, b.constant(rng.tensor([1, cout, 1, 1]))])
+    y = b.node("LeakyRelu", [y], ["alpha": .float(0.2)])
+    b.output(y)
+    let s = try expectMatchesReference(b, "modulated direct conv")
+    let names = (s.lastPlanSummary?.kernels ?? []).map(\.name)
+    #expect(names.contains { $0.hasPrefix("modconv(direct3x3") }, "\(names)")
+}
