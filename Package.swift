@@ -6,6 +6,13 @@ let package = Package(
     platforms: [.macOS(.v14)],
     products: [
         .executable(name: "megafs", targets: ["megafs"]),
+        // For the fuzz package (Fuzz/Package.swift, issue #10).
+        .library(name: "MegaFSGraph", targets: ["MegaFSGraph"]),
+        .library(name: "MegaFSONNX", targets: ["MegaFSONNX"]),
+        .library(name: "MegaFSFormat", targets: ["MegaFSFormat"]),
+        .library(name: "MegaFSRuntime", targets: ["MegaFSRuntime"]),
+        .library(name: "MegaFSSwap", targets: ["MegaFSSwap"]),
+        .library(name: "MegaFSMultipart", targets: ["MegaFSMultipart"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
@@ -40,8 +47,10 @@ let package = Package(
         .target(name: "MegaFSSwap", dependencies: ["MegaFSGraph", "MegaFSFormat", "MegaFSRuntime", "CPNG", "CTurboJPEG"]),
         .target(name: "MegaFSQuant", dependencies: ["MegaFSGraph", "MegaFSFormat", "MegaFSRuntime"]),
         .target(name: "MegaFSConverter", dependencies: ["MegaFSGraph", "MegaFSONNX", "MegaFSFormat", "MegaFSQuant"]),
+        // The server's multipart/form-data parser, without dependencies so it can be fuzzed alone.
+        .target(name: "MegaFSMultipart"),
         .target(name: "MegaFSServer", dependencies: [
-            "MegaFSSwap", "MegaFSRuntime", "MegaFSGraph",
+            "MegaFSSwap", "MegaFSMultipart", "MegaFSRuntime", "MegaFSGraph",
             .product(name: "Hummingbird", package: "hummingbird"),
             .product(name: "Logging", package: "swift-log"),
             .product(name: "Metrics", package: "swift-metrics"),

@@ -53,7 +53,11 @@ public struct ConstantFolding: GraphPass {
         if node.opType == "Shape" || node.opType == "Size",
            let input = node.inputs.first, graph.initializers[input] == nil,
            let shape = (types[input] ?? graph.type(of: input))?.concreteShape {
-            if node.opType == "Size" { return [Tensor(scalar: Int64(shape.reduce(1, *)))] }
+            if node.opType == "Size" {
+                // A declared shape may be hostile: its product can overflow.
+                guard let count = try? TensorOpSupport.checkedCount(shape, node) else { return nil }
+                return [Tensor(scalar: Int64(count))]
+            }
             let rank = shape.count
             func clamp(_ v: Int) -> Int { min(max(v < 0 ? v + rank : v, 0), rank) }
             let start = clamp(node.int("start") ?? 0)
@@ -69,8 +73,12 @@ public struct ConstantFolding: GraphPass {
         let inputBytes = inputs.compactMap { $0?.byteCount }.reduce(0, +)
         if node.opType != "Constant",
            let outTypes = try? op.inferTypes(graph.operatorContext(for: node, types: types)) {
-            let outBytes = outTypes.compactMap { t in t.concreteShape.map { $0.reduce(1, *) * t.dtype.byteSize } }
-                .reduce(0, +)
+            var outBytes = 0
+            for t in outTypes {
+                guard let shape = t.concreteShape else { continue }
+                guard let count = try? TensorOpSupport.checkedCount(shape, node) else { return nil }   // too large to fold
+                outBytes += count * t.dtype.byteSize
+            }
             if outBytes > max(alwaysFoldBytes, inputBytes) { return nil }
         }
         return try op.evaluate(node, inputs: inputs, opset: graph.opset)

@@ -36,7 +36,8 @@ public enum ReshapeOperator: Operator {
         try check(requested, allowZero: allowZero, inputRank: input.count, node)
         var out = requested
         for i in out.indices where out[i] == 0 && !allowZero { out[i] = input[i] }
-        let total = input.reduce(1, *)
+        // The input shape may be a hostile declared type: its product can overflow.
+        let total = try TensorOpSupport.checkedCount(input, node)
         if let i = out.firstIndex(of: -1) {
             var others = out
             others.remove(at: i)

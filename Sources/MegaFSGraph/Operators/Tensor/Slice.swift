@@ -136,7 +136,8 @@ public enum SliceOperator: Operator {
         for (k, a) in axes.enumerated() {
             let r = range(start: p.starts[k], end: p.ends[k], step: steps[k], dim: x.shape[a])
             outShape[a] = r.count
-            strides[a] = inStrides[a] * steps[k]
+            // With at most one element the step is irrelevant (and a huge one would overflow).
+            strides[a] = r.count > 1 ? inStrides[a] * steps[k] : inStrides[a]
             base += r.start * inStrides[a]
         }
         if outShape == x.shape && strides == inStrides { return [x] }
