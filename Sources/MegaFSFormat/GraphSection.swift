@@ -88,6 +88,12 @@ struct GraphSectionEncoder {
         body.i32(t.dtype.rawValue)
         guard let shape = t.shape else { body.i32(-1); return }
         try limit(shape.count, ModelFileLimits.maxRank, "dimensions in the type of \(what)")
+        switch TypeShapeCheck(shape) {
+        case .valid: break
+        case .negative(let d): throw ModelFileError.invalidInput("the type of \(what) has negative dimension \(d)")
+        case .tooLarge(let n):
+            throw ModelFileError.invalidInput("the type of \(what) has \(n) elements, above the limit of \(ModelFileLimits.maxElementsPerTensor)")
+        }
         body.i32(Int32(shape.count))
         for d in shape {
             switch d {
@@ -124,6 +130,27 @@ struct GraphSectionEncoder {
             body.u8(AttributeKind.strings.rawValue); body.u32(v.count)
             for s in v { body.u32(try ref(s)) }
         }
+    }
+}
+
+/// The fixed dimensions of a value's type: none negative, and their product (what a runtime
+/// plans and allocates for the value) within `maxElementsPerTensor`, like a stored tensor's.
+enum TypeShapeCheck {
+    case valid
+    case negative(Int)
+    /// The element count of the fixed dimensions (`UInt64.max` when it overflows).
+    case tooLarge(UInt64)
+
+    init(_ dims: [Dim]) {
+        let fixed = dims.compactMap(\.value)
+        if let d = fixed.first(where: { $0 < 0 }) { self = .negative(d); return }
+        if fixed.contains(0) { self = .valid; return }
+        var elements: UInt64 = 1
+        for d in fixed {
+            let (m, o) = elements.multipliedReportingOverflow(by: UInt64(d))
+            elements = o ? UInt64.max : m
+        }
+        self = elements > UInt64(ModelFileLimits.maxElementsPerTensor) ? .tooLarge(elements) : .valid
     }
 }
 
@@ -236,6 +263,13 @@ struct GraphSectionDecoder {
             case 1: dims.append(.symbolic(try str("symbolic dimension of \(what)")))
             case let tag: throw r.malformed("unknown dimension tag \(tag) in \(what)")
             }
+        }
+        switch TypeShapeCheck(dims) {
+        case .valid: break
+        case .negative(let d): throw r.malformed("\(what) has negative dimension \(d)")
+        case .tooLarge(let n):
+            throw ModelFileError.limitExceeded(path: r.path, what: "elements of \(what) (file offset \(at))", value: n,
+                                               limit: UInt64(ModelFileLimits.maxElementsPerTensor))
         }
         return TensorType(dtype: dt, shape: dims)
     }

@@ -86,7 +86,8 @@ public enum ModelFileLimits {
     public static let maxFrameRawBytes = 256 << 20
     public static let maxStringBytes = 1 << 20
     public static let maxStrings = 1 << 24
-    public static let maxNodes = 1 << 20
+    /// The full-size MegaFS networks have 340-1030 nodes; a million-node file is hostile.
+    public static let maxNodes = 1 << 18
     public static let maxNodeInputsOutputs = 1 << 16
     public static let maxAttributesPerNode = 1 << 12
     /// Elements in one `floats`/`ints`/`strings` attribute.

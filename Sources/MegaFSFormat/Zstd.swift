@@ -37,7 +37,9 @@ final class ZstdDecompressor {
 
     init() {
         dctx = ZSTD_createDCtx()!
-        // Frames hold at most ModelFileLimits.maxFrameRawBytes; refuse windows beyond that.
+        // Frames hold at most ModelFileLimits.maxFrameRawBytes. One-shot decoding (below) writes
+        // into the caller's buffer and allocates no window whatever a frame declares; this caps
+        // the window should a streaming decoder ever be used.
         ZSTD_DCtx_setParameter(dctx, ZSTD_d_windowLogMax, 28)
     }
 

@@ -76,6 +76,9 @@ public enum ONNXError: Error, Sendable, CustomStringConvertible {
     case writeFailed(path: String, reason: String)
     /// The inline protobuf would exceed protobuf's 2 GB limit.
     case modelTooLarge(bytes: Int)
+    /// The file exceeds one of the importer's resource limits (nodes, protobuf nesting,
+    /// decoding memory); `detail` names the limit and its value (docs/limits.md).
+    case limitExceeded(source: String, detail: String)
 
     public var description: String {
         switch self {
@@ -122,6 +125,8 @@ public enum ONNXError: Error, Sendable, CustomStringConvertible {
             return "\(path): cannot write: \(reason)"
         case .modelTooLarge(let bytes):
             return "the model would be \(bytes) bytes of protobuf, over protobuf's 2 GB limit: write it with external data"
+        case .limitExceeded(let source, let detail):
+            return "\(source): refused: \(detail)"
         }
     }
 }

@@ -53,6 +53,23 @@ public struct ONNXImporter: Sendable {
     public static let maxElementCount = 1 << 34
     /// Largest tensor rank accepted.
     public static let maxRank = 32
+    /// Most nodes in one model (all graphs and functions together). The full-size MegaFS
+    /// networks have about 340-1030 nodes after conversion and a few thousand in their ONNX
+    /// exports; a million-node file is a hostile one (docs/limits.md).
+    public static let maxNodes = 1 << 18
+    /// Deepest nesting of protobuf messages accepted (ONNX itself needs about 8:
+    /// model, graph, value_info, type, tensor type, shape, dimension).
+    public static let maxNestingDepth = 64
+    /// libprotobuf-c may allocate `protobufBytesPerInputByte` bytes per byte of the file plus
+    /// `protobufBaseBytes` while unpacking it. The fixtures need 1.3-3x their size; a graph of
+    /// a million empty nodes (2 MB) would take 200 MB (100x), empty initializers 145x.
+    public static let protobufBytesPerInputByte = 8
+    public static let protobufBaseBytes = 64 << 20
+
+    static func protobufMemoryBudget(forBytes count: Int) -> Int {
+        let (scaled, overflow) = count.multipliedReportingOverflow(by: protobufBytesPerInputByte)
+        return overflow ? Int.max : scaled + protobufBaseBytes
+    }
 
     public var options: ImportOptions
 
@@ -111,8 +128,8 @@ public struct ONNXImporter: Sendable {
     // MARK: - Decoding
 
     private static func unpack(_ bytes: UnsafeRawBufferPointer, source: String) throws -> UnsafeMutablePointer<Onnx__ModelProto> {
-        let base = bytes.baseAddress!.assumingMemoryBound(to: UInt8.self)
-        if let model = onnx__model_proto__unpack(nil, bytes.count, base) {
+        try ProtobufLimits.prescan(bytes, source: source)
+        if let model = try ProtobufLimits.unpack(bytes, source: source) {
             return model
         }
         switch WireScan.diagnose(bytes) {
@@ -370,6 +387,16 @@ public struct ONNXImporter: Sendable {
         }
         guard dims.count <= maxRank else {
             throw ONNXError.invalidValueInfo(value: name, detail: "rank \(dims.count) is above the limit of \(maxRank)")
+        }
+        // A declared shape is what the runtime plans and allocates for: bound it like a tensor's.
+        var elements = 1
+        for case .fixed(let d) in dims where !dims.contains(.fixed(0)) {
+            let (product, overflow) = elements.multipliedReportingOverflow(by: d)
+            guard !overflow, product <= maxElementCount else {
+                throw ONNXError.invalidValueInfo(value: name,
+                                                 detail: "the \(role)'s shape [\(dims.map(\.description).joined(separator: ","))] has more elements than the limit of \(maxElementCount) (2^34)")
+            }
+            elements = product
         }
         return ValueInfo(name: name, type: TensorType(dtype: dtype, shape: dims))
     }

@@ -21,7 +21,9 @@ public enum ExpandOperator: Operator {
             return [TensorType(dtype: t.dtype, shape: nil)]
         }
         guard let shape = t.shape else { return [TensorType(dtype: t.dtype, shape: nil)] }
-        return [TensorType(dtype: t.dtype, shape: try OperatorSupport.broadcast(shape, target, node: node.displayName))]
+        let out = try OperatorSupport.broadcast(shape, target, node: node.displayName)
+        _ = try TensorOpSupport.checkedCount(out.compactMap(\.value), node)   // a 10^12-element target is refused here
+        return [TensorType(dtype: t.dtype, shape: out)]
     }
 
     public static func evaluate(_ node: Node, inputs: [Tensor?], opset: Int) throws -> [Tensor] {
@@ -65,10 +67,12 @@ public enum TileOperator: Operator {
             return [TensorType(dtype: t.dtype, shape: Array(repeating: .unknown, count: shape.count))]
         }
         try check(repeats, rank: shape.count, node)
-        return [TensorType(dtype: t.dtype, shape: try zip(shape, repeats).map { d, r in
+        let out: [Dim] = try zip(shape, repeats).map { d, r in
             if let v = d.value { return .fixed(try tiled(v, r, node)) }
             return r == 1 ? d : (r == 0 ? .fixed(0) : .unknown)
-        })]
+        }
+        _ = try TensorOpSupport.checkedCount(out.compactMap(\.value), node)
+        return [TensorType(dtype: t.dtype, shape: out)]
     }
 
     public static func evaluate(_ node: Node, inputs: [Tensor?], opset: Int) throws -> [Tensor] {

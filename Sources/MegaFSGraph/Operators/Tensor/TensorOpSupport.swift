@@ -117,8 +117,9 @@ enum TensorOpSupport {
         return s[0].value
     }
 
-    /// Largest element count a shape read from a model may have (larger is treated as corrupt).
-    static let maxElements = 1 << 40
+    /// Largest element count a shape read from a model may have (larger is treated as corrupt):
+    /// 2^34, the importer's and the model file's limit per tensor (docs/limits.md).
+    static let maxElements = 1 << 34
 
     /// Element count of a shape that comes from model data (Reshape/Expand/ConstantOfShape/Tile
     /// targets): throws instead of trapping on negative dims or overflow.
