@@ -75,7 +75,9 @@ public struct MegaFSServer: Sendable {
         let idle = configuration.idleTimeout.components
         return Application(
             router: buildRouter(),
-            server: .http1(configuration: .init(idleTimeout: .nanoseconds(idle.seconds * 1_000_000_000 + idle.attoseconds / 1_000_000_000))),
+            // A fresh EarlyResponseCloser per connection (the argument is an autoclosure).
+            server: .http1(configuration: .init(additionalChannelHandlers: [EarlyResponseCloser()],
+                                                idleTimeout: .nanoseconds(idle.seconds * 1_000_000_000 + idle.attoseconds / 1_000_000_000))),
             configuration: .init(address: .hostname(configuration.host, port: configuration.port), serverName: "megafs"),
             onServerRunning: onServerRunning,
             logger: logger)

@@ -10,7 +10,7 @@ import MegaFSSwap
 ///
 /// Order of checks, cheapest first: token, readiness, query, Content-Type, Content-Length,
 /// a place in the queue (503 at once when full, before the body is read), the body (bounded
-/// in size and by the deadline), the multipart form, a swap slot (until the deadline), the swap.
+/// in size and by the deadline: 413, 408), the multipart form, a swap slot (until the deadline), the swap.
 struct SwapHandler: Sendable {
     let configuration: ServerConfiguration
     let engine: SwapEngine
@@ -157,6 +157,10 @@ struct SwapHandler: Sendable {
             buffer = try await withDeadline(deadline) { try await body.collect(upTo: limit) }
         } catch let e as any HTTPResponseError where e.status == .contentTooLarge {
             throw bodyTooLarge()
+        } catch let e as APIError where e.code == APIError.deadlineExceeded.code {
+            // The body is read before queueing: only a slow upload gets here, the client's doing.
+            metrics.rejected("body_timeout")
+            throw APIError(.requestTimeout, "body_timeout", "the request body did not arrive before the deadline (\(configuration.deadline))")
         }
         let form = try MultipartForm(body: Array(buffer.readableBytesView), boundary: boundary)
         for part in form.parts where !Self.fields.contains(part.name) {
