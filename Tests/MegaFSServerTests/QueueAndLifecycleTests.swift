@@ -48,9 +48,7 @@ import Testing
     }
 
     @Test func theDeadlineBoundsWaitingAndRunning() async throws {
-        // 1.5 s: short enough to test, long enough that the final real swap (tiny models) fits
-        // in it on a loaded 2-core machine (it did not at 400 ms with a load average of 7-11).
-        let (server, gated) = try gatedServer { $0.concurrency = 1; $0.queueLength = 2; $0.deadline = .milliseconds(1500) }
+        let (server, gated) = try gatedServer { $0.concurrency = 1; $0.queueLength = 2; $0.deadline = .milliseconds(400) }
         let form = FormBody.swap(source: try sample("synthetic_face.png"), target: try sample("astronaut_face.png"))
         try await application(server).test(.router) { client in
             let start = ContinuousClock.now
