@@ -122,21 +122,10 @@ final class StridedCopyKernel: RuntimeKernel {
         for (i, a0) in ax.enumerated() {
             let a = a0 < 0 ? a0 + rank : a0
             guard a >= 0, a < rank, st[i] != 0 else { return nil }
-            let dim = x.shape[a]
-            var s = starts[i], e = ends[i]
-            if s < 0 { s += dim }
-            if e < 0 { e += dim }
-            // Counts as in MegaFSGraph's Slice.range: no overflow for steps near Int.min/max.
-            if st[i] > 0 {
-                s = min(max(s, 0), dim); e = min(max(e, 0), dim)
-                count[a] = e > s ? (e - s - 1) / st[i] + 1 : 0
-            } else {
-                s = min(max(s, 0), dim - 1); e = min(max(e, -1), dim - 1)
-                let m = st[i] == Int.min ? Int.max : -st[i]
-                count[a] = s > e ? (s - e - 1) / m + 1 : 0
-            }
-            // With at most one element the step is irrelevant (and a huge one would overflow the stride).
-            begin[a] = s; step[a] = count[a] > 1 ? st[i] : 1
+            let r = SliceOperator.range(start: starts[i], end: ends[i], step: st[i], dim: x.shape[a])
+            count[a] = r.count
+            // One element or none: the step is irrelevant, and a huge one would overflow the stride.
+            begin[a] = r.start; step[a] = r.count > 1 ? st[i] : 1
         }
         guard count == y.shape else { return nil }
         let inStrides = OperatorSupport.strides(x.shape)

@@ -21,8 +21,9 @@ public enum SliceOperator: Operator {
         var steps: [Int]?
     }
 
-    /// Start index and element count along one axis.
-    static func range(start: Int, end: Int, step: Int, dim: Int) -> (start: Int, count: Int) {
+    /// Start index and element count along one axis (ONNX clamping; no overflow for steps or
+    /// bounds near Int.min/max). The runtime's strided-copy Slice uses it too.
+    public static func range(start: Int, end: Int, step: Int, dim: Int) -> (start: Int, count: Int) {
         var s = start, e = end
         if s < 0 { s = s &+ dim }
         if e < 0 { e = e &+ dim }
