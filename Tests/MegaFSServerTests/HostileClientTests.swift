@@ -349,18 +349,8 @@ final class RawConnection {
     let fd: Int32
 
     init(port: Int) throws {
-        fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
-        guard fd >= 0 else { throw TestFailure("socket failed: errno \(errno)") }
-        var timeout = timeval(tv_sec: 0, tv_usec: 200_000)   // a full send buffer must not block the attack
-        setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &timeout, socklen_t(MemoryLayout<timeval>.size))
-        var addr = sockaddr_in()
-        addr.sin_family = sa_family_t(AF_INET)
-        addr.sin_port = in_port_t(UInt16(port).bigEndian)
-        addr.sin_addr.s_addr = inet_addr("127.0.0.1")
-        let connected = withUnsafePointer(to: &addr) {
-            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
-        }
-        guard connected == 0 else { close(fd); throw TestFailure("connect to port \(port) failed: errno \(errno)") }
+        // A full send buffer must not block the attack.
+        fd = try connectLoopback(port: port, sendTimeout: timeval(tv_sec: 0, tv_usec: 200_000))
     }
 
     deinit { close(fd) }

@@ -166,12 +166,12 @@ func rawHTTP(port: Int, request: [UInt8]) async throws -> (status: Int, headers:
     }
 }
 
-private func rawHTTPBlocking(port: Int, request: [UInt8]) throws -> (status: Int, headers: [String: String], body: [UInt8]) {
+/// A TCP socket connected to 127.0.0.1:port, with the given send/receive timeouts (nil: none).
+func connectLoopback(port: Int, sendTimeout: timeval? = nil, receiveTimeout: timeval? = nil) throws -> Int32 {
     let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
-    guard fd >= 0 else { throw TestFailure("socket failed") }
-    defer { close(fd) }
-    var timeout = timeval(tv_sec: 30, tv_usec: 0)
-    setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &timeout, socklen_t(MemoryLayout<timeval>.size))
+    guard fd >= 0 else { throw TestFailure("socket failed: errno \(errno)") }
+    if var t = sendTimeout { setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &t, socklen_t(MemoryLayout<timeval>.size)) }
+    if var t = receiveTimeout { setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &t, socklen_t(MemoryLayout<timeval>.size)) }
     var addr = sockaddr_in()
     addr.sin_family = sa_family_t(AF_INET)
     addr.sin_port = in_port_t(UInt16(port).bigEndian)
@@ -179,7 +179,13 @@ private func rawHTTPBlocking(port: Int, request: [UInt8]) throws -> (status: Int
     let connected = withUnsafePointer(to: &addr) {
         $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
     }
-    guard connected == 0 else { throw TestFailure("connect to port \(port) failed") }
+    guard connected == 0 else { close(fd); throw TestFailure("connect to port \(port) failed: errno \(errno)") }
+    return fd
+}
+
+private func rawHTTPBlocking(port: Int, request: [UInt8]) throws -> (status: Int, headers: [String: String], body: [UInt8]) {
+    let fd = try connectLoopback(port: port, receiveTimeout: timeval(tv_sec: 30, tv_usec: 0))
+    defer { close(fd) }
     var sent = 0
     while sent < request.count {
         let n = request[sent...].withUnsafeBytes { send(fd, $0.baseAddress, $0.count, Int32(MSG_NOSIGNAL)) }
