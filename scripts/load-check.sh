@@ -9,17 +9,8 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 models=${1:-models}; clients=${2:-8}; seconds=${3:-20}; shift $(( $# > 3 ? 3 : $# )) || true
-bin=${MEGAFS_BIN:-.build/release/megafs}
-[ -x "$bin" ] || swift build -c release --product megafs
-port=$(( 20000 + RANDOM % 20000 ))
-"$bin" serve --models "$models" --port "$port" "$@" > out/load-check-server.log 2>&1 &
-server=$!
-trap 'kill $server 2>/dev/null || true' EXIT
-for _ in $(seq 1 600); do
-  if curl -fs "http://127.0.0.1:$port/readyz" > /dev/null 2>&1; then break; fi
-  kill -0 $server 2>/dev/null || { echo "server exited; see out/load-check-server.log" >&2; exit 1; }
-  sleep 0.2
-done
+source scripts/serve-support.sh
+start_megafs_server out/load-check-server.log "$models" "$@"
 echo "server ready on port $port (models: $models); idle RSS $(grep VmRSS /proc/$server/status | awk '{print $2/1024 " MB"}')"
 status=0
 python3 scripts/load_client.py "$port" "$clients" "$seconds" || status=$?

@@ -5,28 +5,18 @@
 # at once, then a normal swap. Prints per case the status, the time to the answer and the
 # server's RSS and peak RSS; exits non-zero if a case gets a wrong status, misses its time
 # bound, the server's peak RSS grows past the bound, or the server dies.
-# (scripts/server_attack.py, Python standard library only; the server setup is load-check.sh's.)
+# (scripts/server_attack.py, Python standard library only; server start-up in serve-support.sh.)
 #
 #   bash scripts/server-attack.sh [MODELS_DIR=models] [CONNECTIONS=200]
 #   MEGAFS_BIN=path/to/megafs to use another build (default .build/release/megafs).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 models=${1:-models}; connections=${2:-200}
-bin=${MEGAFS_BIN:-.build/release/megafs}
-[ -x "$bin" ] || swift build -c release --product megafs
+source scripts/serve-support.sh
 # Short limits so that the slow cases finish in seconds; the client must know the same values.
 deadline=6; idle=2; max_body=$((4 << 20)); concurrency=1; queue=2
-port=$(( 20000 + RANDOM % 20000 ))
-mkdir -p out
-"$bin" serve --models "$models" --port "$port" --deadline $deadline --idle-timeout $idle \
-  --max-body $max_body --concurrency $concurrency --queue $queue > out/server-attack-server.log 2>&1 &
-server=$!
-trap 'kill $server 2>/dev/null || true' EXIT
-for _ in $(seq 1 600); do
-  if curl -fs "http://127.0.0.1:$port/readyz" > /dev/null 2>&1; then break; fi
-  kill -0 $server 2>/dev/null || { echo "server exited; see out/server-attack-server.log" >&2; exit 1; }
-  sleep 0.2
-done
+start_megafs_server out/server-attack-server.log "$models" --deadline $deadline --idle-timeout $idle \
+  --max-body $max_body --concurrency $concurrency --queue $queue
 echo "server ready on port $port (models: $models)"
 status=0
 python3 scripts/server_attack.py "$port" "$server" --deadline $deadline --idle $idle --max-body $max_body \
