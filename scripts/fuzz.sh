@@ -80,12 +80,17 @@ if [[ $BUILD == 1 ]]; then
     # swiftc honours only the last -sanitize= flag, and SwiftPM passes one per sanitizer in no
     # fixed order (so the Swift code got either ASan or coverage): pass both in one flag last.
     # (The linker's "Cannot export local symbol" warnings about ASan's helpers are noise.)
-    if ! swift build --package-path Fuzz --scratch-path Fuzz/.build --sanitize=fuzzer --sanitize=address \
-            -Xswiftc -sanitize=fuzzer,address >"$WORK/build.log" 2>&1; then
-        grep -v "Cannot export local symbol" "$WORK/build.log" | tail -n 40 >&2
-        echo "fuzz.sh: building the fuzz targets failed (full log: $WORK/build.log)" >&2
-        exit 1
-    fi
+    # One product at a time: a plain `swift build` would also build the main package's CLI and
+    # server dependencies (Hummingbird, NIO, BoringSSL), which no fuzz target links.
+    : >"$WORK/build.log"
+    for t in "${TARGETS[@]}"; do
+        if ! swift build --package-path Fuzz --scratch-path Fuzz/.build --sanitize=fuzzer --sanitize=address \
+                -Xswiftc -sanitize=fuzzer,address --product "fuzz-$t" >>"$WORK/build.log" 2>&1; then
+            grep -v "Cannot export local symbol" "$WORK/build.log" | tail -n 40 >&2
+            echo "fuzz.sh: building fuzz-$t failed (full log: $WORK/build.log)" >&2
+            exit 1
+        fi
+    done
     echo "   built in $(( $(date +%s) - start )) s (log: $WORK/build.log)"
 fi
 
