@@ -8,6 +8,7 @@
 #if defined(__x86_64__) || defined(__i386__)
 #define CONV_X86 1
 #include <immintrin.h>
+#include "conv_tile_avx2.h"
 #endif
 
 static int conv_avx2_available = -1;
@@ -95,17 +96,7 @@ static void conv_ref(const float *xpad, int cin, int rows, int w, int wp, const 
 __attribute__((target("avx2,fma")))
 static void conv_avx2_4x16(const float *xc, const float *w0, size_t wstride, int cn, size_t plane, int wp,
                            float *y, size_t ystride, int accumulate) {
-    float *y0 = y, *y1 = y + ystride, *y2 = y1 + ystride, *y3 = y2 + ystride;
-    __m256 c00, c01, c10, c11, c20, c21, c30, c31;
-    if (accumulate) {
-        c00 = _mm256_loadu_ps(y0); c01 = _mm256_loadu_ps(y0 + 8);
-        c10 = _mm256_loadu_ps(y1); c11 = _mm256_loadu_ps(y1 + 8);
-        c20 = _mm256_loadu_ps(y2); c21 = _mm256_loadu_ps(y2 + 8);
-        c30 = _mm256_loadu_ps(y3); c31 = _mm256_loadu_ps(y3 + 8);
-    } else {
-        c00 = _mm256_setzero_ps(); c01 = c00; c10 = c00; c11 = c00;
-        c20 = c00; c21 = c00; c30 = c00; c31 = c00;
-    }
+    MFS_TILE4x16_BEGIN(y, ystride, accumulate);
     const float *w1 = w0 + wstride, *w2 = w1 + wstride, *w3 = w2 + wstride;
     for (int ci = 0; ci < cn; ci++) {
         const float *xr = xc;
@@ -117,10 +108,7 @@ static void conv_avx2_4x16(const float *xc, const float *w0, size_t wstride, int
         xc += plane;
         w0 += 9; w1 += 9; w2 += 9; w3 += 9;
     }
-    _mm256_storeu_ps(y0, c00); _mm256_storeu_ps(y0 + 8, c01);
-    _mm256_storeu_ps(y1, c10); _mm256_storeu_ps(y1 + 8, c11);
-    _mm256_storeu_ps(y2, c20); _mm256_storeu_ps(y2 + 8, c21);
-    _mm256_storeu_ps(y3, c30); _mm256_storeu_ps(y3 + 8, c31);
+    MFS_TILE4x16_END();
 }
 #undef TAP
 
@@ -137,13 +125,7 @@ static void conv_avx2_4x16(const float *xc, const float *w0, size_t wstride, int
 __attribute__((target("avx2,fma")))
 static void conv_avx2_4x8(const float *xc, const float *w0, size_t wstride, int cn, size_t plane, int wp,
                           float *y, size_t ystride, int accumulate) {
-    __m256 c0, c1, c2, c3;
-    if (accumulate) {
-        c0 = _mm256_loadu_ps(y); c1 = _mm256_loadu_ps(y + ystride);
-        c2 = _mm256_loadu_ps(y + 2 * ystride); c3 = _mm256_loadu_ps(y + 3 * ystride);
-    } else {
-        c0 = _mm256_setzero_ps(); c1 = c0; c2 = c0; c3 = c0;
-    }
+    MFS_TILE4x8_BEGIN(y, ystride, accumulate);
     const float *w1 = w0 + wstride, *w2 = w1 + wstride, *w3 = w2 + wstride;
     for (int ci = 0; ci < cn; ci++) {
         const float *xr = xc;
@@ -155,8 +137,7 @@ static void conv_avx2_4x8(const float *xc, const float *w0, size_t wstride, int 
         xc += plane;
         w0 += 9; w1 += 9; w2 += 9; w3 += 9;
     }
-    _mm256_storeu_ps(y, c0); _mm256_storeu_ps(y + ystride, c1);
-    _mm256_storeu_ps(y + 2 * ystride, c2); _mm256_storeu_ps(y + 3 * ystride, c3);
+    MFS_TILE4x8_END();
 }
 #undef TAP1
 

@@ -79,9 +79,23 @@ public enum ModelFileLimits {
     public static let maxElementsPerTensor = 1 << 34
     public static let maxTensorBytes = 1 << 35
     /// Default cap on the sum of raw tensor bytes a reader will allocate (`ReadOptions` can
-    /// raise or lower it). The largest MegaFS network is about 1 GB. (Legitimate zstd frames
-    /// can expand thousands of times, e.g. zeros, so no ratio to the file size is imposed.)
+    /// raise or lower it). The largest MegaFS network is about 1 GB.
     public static let maxTotalRawBytes = 8 << 30
+    /// Default cap on how many times the tensors may outgrow the file, beyond
+    /// `expansionAllowance` (`ReadOptions.maxExpansionRatio`). Trained or random weights
+    /// compress about 1.1x; only constant-filled tensors (zeros) compress far more, and a
+    /// converted MegaFS model holds none larger than a few MB. Without this a few-kB file of
+    /// zeros frames could make the reader commit `maxTotalRawBytes`.
+    public static let maxExpansionRatio = 64
+    /// Raw tensor bytes allowed whatever the file size (small models, zero biases).
+    public static let expansionAllowance = 64 << 20
+
+    /// `fileSize * ratio + expansionAllowance`, saturating.
+    public static func expandedBytesAllowed(fileSize: UInt64, ratio: UInt64) -> UInt64 {
+        let (scaled, o1) = fileSize.multipliedReportingOverflow(by: ratio)
+        let (sum, o2) = scaled.addingReportingOverflow(UInt64(expansionAllowance))
+        return o1 || o2 ? .max : sum
+    }
     public static let maxFrames = 1 << 22
     public static let maxFrameRawBytes = 256 << 20
     public static let maxStringBytes = 1 << 20

@@ -10,11 +10,17 @@ public struct ReadOptions: Sendable {
     /// The most raw tensor bytes the reader will allocate; files declaring more are rejected
     /// before any allocation.
     public var maxTotalRawBytes: UInt64
+    /// The tensors may take at most this many times the file's size, plus
+    /// `ModelFileLimits.expansionAllowance`: a decompression-bomb guard, checked before any
+    /// allocation.
+    public var maxExpansionRatio: UInt64
 
     public init(threads: Int = ProcessInfo.processInfo.activeProcessorCount,
-                maxTotalRawBytes: UInt64 = UInt64(ModelFileLimits.maxTotalRawBytes)) {
+                maxTotalRawBytes: UInt64 = UInt64(ModelFileLimits.maxTotalRawBytes),
+                maxExpansionRatio: UInt64 = UInt64(ModelFileLimits.maxExpansionRatio)) {
         self.threads = threads
         self.maxTotalRawBytes = maxTotalRawBytes
+        self.maxExpansionRatio = maxExpansionRatio
     }
 }
 
@@ -228,6 +234,14 @@ public final class ModelFileReader: @unchecked Sendable {
         let data = try section(.data)
         frames = try FrameTable.decode(try load(.frames), dataSection: FileRange(offset: data.offset, end: data.offset + data.length))
         tensors = try TensorDirectory.decode(try load(.tensors), maxTotalRawBytes: options.maxTotalRawBytes)
+        let rawBytes = tensors.reduce(UInt64(0)) { $0 + $1.byteLength }
+        let allowed = ModelFileLimits.expandedBytesAllowed(fileSize: fileSize, ratio: options.maxExpansionRatio)
+        guard rawBytes <= allowed else {
+            throw ModelFileError.limitExceeded(
+                path: path, what: "tensor bytes for a file of \(fileSize) bytes (more than \(options.maxExpansionRatio)x its size "
+                    + "plus \(ModelFileLimits.expansionAllowance >> 20) MiB: a decompression bomb, or raise ReadOptions.maxExpansionRatio)",
+                value: rawBytes, limit: allowed)
+        }
         metadata = try MetadataSection.decode(try load(.metadata))
         skeleton = try GraphSectionDecoder.decode(try load(.graph))
         segments = try Self.mapSegments(path: path, tensors: tensors, frames: frames)

@@ -141,6 +141,13 @@ public enum ModelFileWriter {
         entries.append(dataSection)
         // Pad the gap between the section table and the first frame with zeros (written explicitly
         // so the file has no holes), then the header and section table.
+        // A file the reader would refuse as a decompression bomb is not written.
+        let allowed = ModelFileLimits.expandedBytesAllowed(fileSize: position, ratio: UInt64(ModelFileLimits.maxExpansionRatio))
+        guard plan.tensorBytes <= allowed else {
+            throw ModelFileError.invalidInput("the tensors (\(plan.tensorBytes) bytes) compress to a \(position)-byte file, more than "
+                + "maxExpansionRatio (\(ModelFileLimits.maxExpansionRatio)x) plus \(ModelFileLimits.expansionAllowance >> 20) MiB; "
+                + "readers would refuse it (mostly constant-filled tensors?)")
+        }
         let header = encodeHeader(fileLength: position, entries: entries)
         try file.write(header + [UInt8](repeating: 0, count: Int(dataStart) - header.count), at: 0)
         if let progress = options.progress, !progress(1) { throw ModelFileError.cancelled }

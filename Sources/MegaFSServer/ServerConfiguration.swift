@@ -14,6 +14,10 @@ public struct ServerConfiguration: Sendable {
     /// Time from a request's arrival to its answer, body upload and queueing included; past it
     /// the request gets 503 (the swap, once started, finishes in the background).
     public var deadline: Duration = .seconds(120)
+    /// Time from a request's arrival until its whole body has arrived (408 past it). A request
+    /// holds a place in the queue while it uploads, so this bounds how long slow clients can
+    /// keep those places from others; the swap deadline above still applies too.
+    public var bodyTimeout: Duration = .seconds(30)
     /// Largest request body (all parts together).
     public var maxBodyBytes: Int = 32 << 20
     /// Largest width x height of each uploaded image, checked from its header before decoding.
@@ -36,6 +40,7 @@ public struct ServerConfiguration: Sendable {
         guard (1...64).contains(concurrency) else { throw ServerSetupError("--concurrency must be 1...64") }
         guard (0...10_000).contains(queueLength) else { throw ServerSetupError("--queue must be 0...10000") }
         guard deadline > .zero else { throw ServerSetupError("--deadline must be positive") }
+        guard bodyTimeout > .zero else { throw ServerSetupError("--body-timeout must be positive") }
         guard maxBodyBytes >= 1024 else { throw ServerSetupError("--max-body must be at least 1 kB") }
         guard maxPixels >= 1 else { throw ServerSetupError("--max-pixels must be positive") }
         guard (0...65535).contains(port) else { throw ServerSetupError("--port must be 0...65535") }

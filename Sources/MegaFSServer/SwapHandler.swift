@@ -10,7 +10,7 @@ import MegaFSSwap
 ///
 /// Order of checks, cheapest first: token, readiness, query, Content-Type, Content-Length,
 /// a place in the queue (503 at once when full, before the body is read), the body (bounded
-/// in size and by the deadline: 413, 408), the multipart form, a swap slot (until the deadline), the swap.
+/// in size and by the body timeout and the deadline: 413, 408), the multipart form, a swap slot (until the deadline), the swap.
 struct SwapHandler: Sendable {
     let configuration: ServerConfiguration
     let engine: SwapEngine
@@ -54,7 +54,8 @@ struct SwapHandler: Sendable {
     }
 
     func handle(_ request: Request, context: some RequestContext) async throws -> Response {
-        let deadline = ContinuousClock.now + configuration.deadline
+        let arrival = ContinuousClock.now
+        let deadline = arrival + configuration.deadline
         if let token = configuration.token, !token.accepts(request.headers) {
             throw APIError.unauthorized
         }
@@ -81,7 +82,7 @@ struct SwapHandler: Sendable {
         }
         var handedOver = false
         do {
-            let form = try await readForm(request, boundary: boundary, deadline: deadline)
+            let form = try await readForm(request, boundary: boundary, arrival: arrival, deadline: deadline)
             let job = SwapJob(source: form.source, target: form.target, targetMask: form.mask, swapperType: type,
                               refine: query.refine, format: query.format, jpegQuality: configuration.jpegQuality)
             do {
@@ -148,19 +149,24 @@ struct SwapHandler: Sendable {
         var mask: [UInt8]?
     }
 
-    /// The body, at most `maxBodyBytes`, read before `deadline`, parsed as the swap's form.
-    func readForm(_ request: Request, boundary: String, deadline: ContinuousClock.Instant) async throws -> Form {
+    /// The body, at most `maxBodyBytes`, read within the body timeout and before `deadline`,
+    /// parsed as the swap's form.
+    func readForm(_ request: Request, boundary: String, arrival: ContinuousClock.Instant,
+                  deadline: ContinuousClock.Instant) async throws -> Form {
         let limit = configuration.maxBodyBytes
         let body = request.body
         let buffer: ByteBuffer
+        let bodyDeadline = min(deadline, arrival + configuration.bodyTimeout)
+        let allowed = configuration.bodyTimeout < configuration.deadline ? "body timeout (\(configuration.bodyTimeout))"
+            : "deadline (\(configuration.deadline))"
         do {
-            buffer = try await withDeadline(deadline) { try await body.collect(upTo: limit) }
+            buffer = try await withDeadline(bodyDeadline) { try await body.collect(upTo: limit) }
         } catch let e as any HTTPResponseError where e.status == .contentTooLarge {
             throw bodyTooLarge()
         } catch let e as APIError where e.code == APIError.deadlineExceeded.code {
             // The body is read before queueing: only a slow upload gets here, the client's doing.
             metrics.rejected("body_timeout")
-            throw APIError(.requestTimeout, "body_timeout", "the request body did not arrive before the deadline (\(configuration.deadline))")
+            throw APIError(.requestTimeout, "body_timeout", "the request body did not arrive within the \(allowed)")
         }
         let form = try MultipartForm(body: Array(buffer.readableBytesView), boundary: boundary)
         for part in form.parts where !Self.fields.contains(part.name) {

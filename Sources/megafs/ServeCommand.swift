@@ -46,6 +46,9 @@ struct Serve: ParsableCommand {
     @Option(help: "Seconds from a request's arrival to its answer (upload and queueing included).")
     var deadline = 120.0
 
+    @Option(name: .customLong("body-timeout"), help: "Seconds a request may take to upload its body (it holds a queue place meanwhile); 408 past it.")
+    var bodyTimeout = 30.0
+
     @Option(name: .customLong("idle-timeout"), help: "Seconds a connection may stay idle (also bounds a request head sent slowly).")
     var idleTimeout = 30.0
 
@@ -72,6 +75,7 @@ struct Serve: ParsableCommand {
         guard ["text", "json"].contains(logFormat) else { throw ValidationError("--log-format must be text or json") }
         guard ServerLog.levels.contains(logLevel) else { throw ValidationError("--log-level must be one of \(ServerLog.levels.joined(separator: ", "))") }
         guard deadline > 0, deadline.isFinite else { throw ValidationError("--deadline must be a positive number of seconds") }
+        guard bodyTimeout > 0, bodyTimeout.isFinite else { throw ValidationError("--body-timeout must be a positive number of seconds") }
         guard idleTimeout > 0, idleTimeout.isFinite else { throw ValidationError("--idle-timeout must be a positive number of seconds") }
         if let types {
             for t in types.split(separator: ",") where !["ftm", "injection", "lcr"].contains(String(t)) {
@@ -88,6 +92,7 @@ struct Serve: ParsableCommand {
         config.queueLength = queue
         config.deadline = .milliseconds(Int64(deadline * 1000))
         config.idleTimeout = .milliseconds(Int64(idleTimeout * 1000))
+        config.bodyTimeout = .milliseconds(Int64(bodyTimeout * 1000))
         config.maxBodyBytes = maxBody
         config.maxPixels = maxPixels
         if let tokenFile {

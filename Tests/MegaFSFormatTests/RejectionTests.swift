@@ -231,7 +231,8 @@ func isMalformed(_ e: ModelFileError) -> Bool { if case .malformed = e { return 
     }
 
     /// A frame table and directory that agree on a 200 MiB tensor the tiny file cannot hold:
-    /// the zstd frame header check refuses it before the tensors are allocated.
+    /// refused on opening as a decompression bomb; a reader allowing the expansion still
+    /// refuses it at the zstd frame header check, before the tensors are allocated.
     @Test func zipBombDeclarationIsRefused() throws {
         let dir = try TempDir()
         defer { dir.cleanup() }
@@ -251,7 +252,10 @@ func isMalformed(_ e: ModelFileError) -> Bool { if case .malformed = e { return 
             put(huge, into: &d, at: start + 9 + 8 + 8 + 8)
         }
         try writeBytes(b, to: path)
-        let r = try ModelFileReader(path: path)   // structurally consistent
+        expectModelError({ _ = try ModelFileReader(path: path) }) {
+            if case .limitExceeded(_, let what, _, _) = $0 { return what.contains("decompression bomb") } else { return false }
+        }
+        let r = try ModelFileReader(path: path, options: ReadOptions(maxExpansionRatio: 1 << 20))   // structurally consistent
         #expect(r.summary.rawBytes > huge)
         expectModelError({ _ = try r.readGraph() }) {
             if case .corruptFrame(_, let frame, let detail) = $0 { return frame == last && detail.contains("declares") }

@@ -166,6 +166,46 @@ import Testing
         report("zstd frame declaring 4096, holding 256 MiB (\(frame.count) stored)", seconds, e)
     }
 
+    /// 96 MiB of zeros in a 25 kB file (valid frames, honest sizes): a decompression bomb,
+    /// refused when the reader opens it, before any tensor memory is allocated; a reader told
+    /// to allow the expansion reads it.
+    @Test func tensorsFarLargerThanTheFileAreRefused() throws {
+        let dir = try TempDir()
+        defer { dir.cleanup() }
+        let raw = 96 << 20
+        let frame = HandmadeZstd.frame(contentSize: UInt64(raw), windowLog: 17, blocks: Array(repeating: (131_072, 0), count: raw / 131_072))
+        let record = TensorRecord(name: "zeros", dtype: .uint8, shape: [raw], dataOffset: 0, byteLength: UInt64(raw),
+                                  firstFrame: 0, frameCount: 1, quantization: .none)
+        let sum = XXH64.hash([UInt8](repeating: 0, count: raw))
+        let path = dir.file("bomb.mfs")
+        let bytes = AssembledFile.make(tensors: [record], frames: [(frame, UInt64(raw), sum)])
+        try writeBytes(bytes, to: path)
+        let (e, seconds) = timed { expectModelError({ _ = try ModelFileReader(path: path) }, isLimit) }
+        report("\(raw >> 20) MiB of tensors in a \(bytes.count)-byte file", seconds, e)
+        #expect(e?.description.contains("decompression bomb") == true, "\(String(describing: e))")
+        #expect(e?.description.contains("\(raw)") == true)
+        let graph = try ModelFileReader(path: path, options: ReadOptions(maxExpansionRatio: 1 << 20)).readGraph()
+        #expect(graph.initializers["zeros"]!.storage.bytes.allSatisfy { $0 == 0 })
+    }
+
+    /// The writer does not write a file its readers would refuse as a bomb.
+    @Test func writerRefusesAFileThatWouldReadAsABomb() throws {
+        let dir = try TempDir()
+        defer { dir.cleanup() }
+        var graph = Graph(name: "g", opsets: ["": 17])
+        graph.inputs = [ValueInfo(name: "x", type: TensorType(dtype: .float32, dims: [4]))]
+        graph.outputs = [ValueInfo(name: "x", type: TensorType(dtype: .float32, dims: [4]))]
+        graph.initializers["zeros"] = Tensor(zeros: .float32, shape: [20 << 20])
+        let path = dir.file("w.mfs")
+        expectModelError({ _ = try ModelFileWriter.write(graph, to: path) }) {
+            if case .invalidInput(let m) = $0 { return m.contains("readers would refuse it") } else { return false }
+        }
+        #expect(!FileManager.default.fileExists(atPath: path))
+        graph.initializers["zeros"] = Tensor(zeros: .float32, shape: [1 << 20])   // 4 MiB: within the allowance
+        try ModelFileWriter.write(graph, to: path)
+        #expect(try ModelFileReader.read(path).initializers["zeros"]?.shape == [1 << 20])
+    }
+
     @Test func frameTableClaimingMoreThanTheFrameLimit() throws {
         let dir = try TempDir()
         defer { dir.cleanup() }

@@ -130,7 +130,7 @@ func modulatedConv(_ b: inout GraphBuilder, _ rng: inout Rng, x: String, latent:
 }
 
 /// upfirdn2d as plain ops (Reshape, zero-insertion Pad, Pad, Conv with a [1,1,4,4] kernel, Reshape).
-private func upfirdn(_ b: inout GraphBuilder, x: String, n: Int, c: Int, h: Int, w: Int, up: Int, pad: (Int, Int)) -> String {
+func upfirdn(_ b: inout GraphBuilder, x: String, n: Int, c: Int, h: Int, w: Int, up: Int, pad: (Int, Int)) -> String {
     let k1: [Float] = [1, 3, 3, 1]
     var kernel: [Float] = []
     for i in 0..<4 { for j in 0..<4 { kernel.append(k1[i] * k1[j] / 64 * Float(up * up)) } }

@@ -16,5 +16,6 @@ typedef struct {
 mfs_cpu_features mfs_detect_cpu(void);
 
 #include "conv3x3.h"
+#include "convtaps.h"
 
 #endif

@@ -328,8 +328,10 @@ final class DepthwiseConvKernel: RuntimeKernel {
 }
 
 /// Transposed 2-D convolution: GEMM (W^T X) per band of input rows, then col2im scatter-add
-/// per output channel (threads own channels). Optional modulation (input scaled per band),
-/// an upfirdn2d blur on the result (StyleGAN2's upsampling conv), and a fused epilogue.
+/// per output channel (threads own channels); or, for the 3x3 stride-2 case with a constant
+/// weight, the four sub-pixel phases as direct convs (`SubPixelConvTransposePlan`). Optional
+/// modulation (input scaled per band), an upfirdn2d blur on the result (StyleGAN2's
+/// upsampling conv), and a fused epilogue.
 final class ConvTransposeKernel: RuntimeKernel {
     let g: ConvGeometry
     let x: Int, w: Int, y: Int
@@ -342,22 +344,38 @@ final class ConvTransposeKernel: RuntimeKernel {
     let tBytes: Int
     let demodBytes: Int
     let name: String
+    /// Set when the sub-pixel phases run instead of GEMM + col2im (its scratch is `colBytes`).
+    let subPixel: SubPixelConvTransposePlan?
+    /// The weight came from int8 values: the sub-pixel plan holds it, so the float weight
+    /// (a DequantizeLinear step) is not needed.
+    let packsQuantizedWeight: Bool
 
     var kernelName: String { name }
     var scratchBytes: Int { colBytes + xBandBytes + tBytes + demodBytes }
+    var skipsFloatWeight: Int? { packsQuantizedWeight ? w : nil }
 
+    /// `constantWeight`: the weight's values when known at build time (the sub-pixel path packs them).
     init(geometry g: ConvGeometry, x: Int, w: Int, y: Int, modulation: Modulation?,
-         blur: (geometry: UpFirDnGeometry, kernel: [Float])?, epilogue: ConvEpilogue) {
+         blur: (geometry: UpFirDnGeometry, kernel: [Float])?, epilogue: ConvEpilogue,
+         constantWeight: Tensor? = nil, weightIsQuantized: Bool = false) {
         self.g = g; self.x = x; self.w = w; self.y = y
         self.modulation = modulation; self.blur = blur; self.epilogue = epilogue
+        subPixel = SubPixelConvTransposePlan(g, weight: constantWeight)
+        packsQuantizedWeight = subPixel != nil && weightIsQuantized
         let m = g.coutG * g.kh * g.kw
         let rowBytes = m * g.w * 4
         bandRows = max(1, min(g.h, im2colBudgetBytes / max(1, rowBytes)))
-        colBytes = ((m * bandRows * g.w * 4 + 63) / 64) * 64
-        xBandBytes = modulation != nil ? ((g.cinG * bandRows * g.w * 4 + 63) / 64) * 64 : 0
+        if let subPixel {
+            colBytes = subPixel.scratchBytes
+            xBandBytes = 0
+        } else {
+            colBytes = ((m * bandRows * g.w * 4 + 63) / 64) * 64
+            xBandBytes = modulation != nil ? ((g.cinG * bandRows * g.w * 4 + 63) / 64) * 64 : 0
+        }
         tBytes = blur != nil ? ((g.cout * g.oh * g.ow * 4 + 63) / 64) * 64 : 0
         demodBytes = modulation?.demodulate == true ? ((g.cout * 4 + 63) / 64) * 64 : 0
         var n = modulation != nil ? "modconvtranspose" : "convtranspose"
+        if let subPixel { n += "(subpixel-\(subPixel.path))" }
         if blur != nil { n += "+blur" }
         name = n
     }
@@ -384,32 +402,36 @@ final class ConvTransposeKernel: RuntimeKernel {
             }
             let xn = px + n * g.cin * HW
             let target = blur != nil ? tBuf : py + n * g.cout * OP
-            threads.forRanges(g.cout * OP, minPerThread: 65536) { r in
-                (target + r.lowerBound).initialize(repeating: 0, count: r.count)
-            }
-            for grp in 0..<g.groups {
-                let xg = xn + grp * g.cinG * HW
-                let wg = pw + grp * g.cinG * M
-                let tg = target + grp * g.coutG * OP
-                var r0 = 0
-                while r0 < g.h {
-                    let rows = min(bandRows, g.h - r0)
-                    let cols = rows * g.w
-                    var b = xg + r0 * g.w
-                    var ldb = HW
-                    if let s = style {
-                        let sg = s + grp * g.cinG
-                        let src = b
-                        threads.forEach(g.cinG, minPerThread: max(1, 16384 / cols)) { i in
-                            let si = sg[i], from = src + i * HW, to = xBand + i * cols
-                            for j in 0..<cols { to[j] = from[j] * si }
+            if let subPixel {
+                subPixel.run(g: g, x: xn, scale: style, out: target, scratch: col, threads: threads)
+            } else {
+                threads.forRanges(g.cout * OP, minPerThread: 65536) { r in
+                    (target + r.lowerBound).initialize(repeating: 0, count: r.count)
+                }
+                for grp in 0..<g.groups {
+                    let xg = xn + grp * g.cinG * HW
+                    let wg = pw + grp * g.cinG * M
+                    let tg = target + grp * g.coutG * OP
+                    var r0 = 0
+                    while r0 < g.h {
+                        let rows = min(bandRows, g.h - r0)
+                        let cols = rows * g.w
+                        var b = xg + r0 * g.w
+                        var ldb = HW
+                        if let s = style {
+                            let sg = s + grp * g.cinG
+                            let src = b
+                            threads.forEach(g.cinG, minPerThread: max(1, 16384 / cols)) { i in
+                                let si = sg[i], from = src + i * HW, to = xBand + i * cols
+                                for j in 0..<cols { to[j] = from[j] * si }
+                            }
+                            b = UnsafePointer(xBand); ldb = cols
                         }
-                        b = UnsafePointer(xBand); ldb = cols
+                        ctx.gemm.sgemm(transA: true, transB: false, m: M, n: cols, k: g.cinG, alpha: 1,
+                                       a: wg, lda: M, b: b, ldb: ldb, beta: 0, c: col, ldc: cols)
+                        col2im(col, into: tg, inputRows: r0..<(r0 + rows), threads: threads)
+                        r0 += rows
                     }
-                    ctx.gemm.sgemm(transA: true, transB: false, m: M, n: cols, k: g.cinG, alpha: 1,
-                                   a: wg, lda: M, b: b, ldb: ldb, beta: 0, c: col, ldc: cols)
-                    col2im(col, into: tg, inputRows: r0..<(r0 + rows), threads: threads)
-                    r0 += rows
                 }
             }
             if let blur {

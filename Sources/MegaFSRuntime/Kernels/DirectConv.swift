@@ -64,22 +64,10 @@ struct DirectConvPlan {
     func run(g: ConvGeometry, x: UnsafePointer<Float>, weight: UnsafePointer<Float>, scale: UnsafePointer<Float>?,
              y: UnsafeMutablePointer<Float>, r0: Int, rows: Int, band: UnsafeMutablePointer<Float>,
              threads: ThreadPartition) {
-        let wp = paddedWidth, w = g.w, h = g.h
-        let plane = (rows + 2) * wp
-        threads.forEach(g.cin, minPerThread: max(1, 8192 / plane)) { c in
-            let s = scale?[c] ?? 1
-            let src = x + c * h * w
-            for j in 0..<(rows + 2) {
-                let dst = band + c * plane + j * wp
-                let ih = r0 + j - 1
-                if ih < 0 || ih >= h { dst.initialize(repeating: 0, count: wp); continue }
-                dst[0] = 0
-                dst[w + 1] = 0
-                let srow = src + ih * w
-                if s == 1 { (dst + 1).update(from: srow, count: w) }
-                else { for i in 0..<w { dst[1 + i] = srow[i] * s } }
-            }
-        }
+        let w = g.w
+        fillPaddedBand(x: x, channels: g.cin, h: g.h, w: w, firstRow: r0 - 1, rows: rows + 2, scale: scale,
+                       band: band, paddedWidth: paddedWidth, threads: threads)
+        let wp = paddedWidth
         let blocks = (g.cout + 3) / 4
         let yBand = y + r0 * g.ow
         let P = g.oh * g.ow
@@ -87,6 +75,29 @@ struct DirectConvPlan {
             let co0 = range.lowerBound * 4, co1 = min(g.cout, range.upperBound * 4)
             mfs_conv3x3s1(path.rawValue, band, Int32(g.cin), Int32(rows), Int32(w), Int32(wp),
                           weight, Int32(co0), Int32(co1), yBand, P)
+        }
+    }
+}
+
+/// Rows firstRow..<firstRow+rows of every channel of x ([channels][h][w]) into band
+/// [channels][rows][paddedWidth], at column 1, zeros around (rows outside the input are all
+/// zeros); channel c scaled by scale[c] when given (the style of a modulated conv).
+func fillPaddedBand(x: UnsafePointer<Float>, channels: Int, h: Int, w: Int, firstRow: Int, rows: Int,
+                    scale: UnsafePointer<Float>?, band: UnsafeMutablePointer<Float>, paddedWidth wp: Int,
+                    threads: ThreadPartition) {
+    let plane = rows * wp
+    threads.forEach(channels, minPerThread: max(1, 8192 / plane)) { c in
+        let s = scale?[c] ?? 1
+        let src = x + c * h * w
+        for j in 0..<rows {
+            let dst = band + c * plane + j * wp
+            let ih = firstRow + j
+            if ih < 0 || ih >= h { dst.initialize(repeating: 0, count: wp); continue }
+            dst[0] = 0
+            (dst + w + 1).initialize(repeating: 0, count: wp - w - 1)
+            let srow = src + ih * w
+            if s == 1 { (dst + 1).update(from: srow, count: w) }
+            else { for i in 0..<w { dst[1 + i] = srow[i] * s } }
         }
     }
 }

@@ -167,7 +167,8 @@ enum ConvBuilder {
         }
         if transposed {
             return ConvTransposeKernel(geometry: g, x: x.slot, w: w.slot, y: y.slot, modulation: modulation,
-                                       blur: blur, epilogue: ep)
+                                       blur: blur, epilogue: ep, constantWeight: w.constant ?? w.quantized?.dequantized(),
+                                       weightIsQuantized: w.constant == nil && w.quantized != nil)
         }
         if modulation == nil && g.cinG == 1 && g.coutG == 1 {
             return DepthwiseConvKernel(geometry: g, x: x.slot, w: w.slot, y: y.slot, epilogue: ep)

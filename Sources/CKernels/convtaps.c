@@ -1,0 +1,123 @@
+/* Direct convolution over a list of taps: see convtaps.h. The AVX2 path keeps 4 output
+ * channels x 16 columns in 8 accumulators, as the 3x3 kernel does, with the taps in a loop. */
+#include "convtaps.h"
+#include "ckernels.h"
+#include <math.h>
+
+#if defined(__x86_64__) || defined(__i386__)
+#define TAPS_X86 1
+#include <immintrin.h>
+#include "conv_tile_avx2.h"
+#endif
+
+static void taps_ref_span(const float *xpad, int cin, size_t plane, int wp, const float *weight, int taps,
+                          const int *offsets, int co, int r, int x0, int x1, float *yrow) {
+    for (int x = x0; x < x1; x++) {
+        float acc = 0.0f;
+        for (int ci = 0; ci < cin; ci++) {
+            const float *wk = weight + ((size_t)co * cin + ci) * taps;
+            const float *xr = xpad + ci * plane + (size_t)r * wp + x;
+            for (int t = 0; t < taps; t++) acc = fmaf(wk[t], xr[offsets[t]], acc);
+        }
+        yrow[x] = acc;
+    }
+}
+
+static void taps_ref(const float *xpad, int cin, size_t plane, int wp, int rows, int w, const float *weight,
+                     int taps, const int *offsets, int co0, int co1, float *y, size_t ystride, size_t yrow) {
+    for (int co = co0; co < co1; co++)
+        for (int r = 0; r < rows; r++)
+            taps_ref_span(xpad, cin, plane, wp, weight, taps, offsets, co, r, 0, w, y + co * ystride + (size_t)r * yrow);
+}
+
+#ifdef TAPS_X86
+/* Input channels per pass (as CONV_CI_PASS in conv3x3.c); later passes continue from the
+ * partial sums in y, so the split does not change the result. */
+#define TAPS_CI_PASS 64
+
+__attribute__((target("avx2,fma")))
+static void taps_avx2_4x16(const float *xc, const float *w0, size_t wstride, int cn, size_t plane, int taps,
+                           const int *offsets, float *y, size_t ystride, int accumulate) {
+    MFS_TILE4x16_BEGIN(y, ystride, accumulate);
+    const float *w1 = w0 + wstride, *w2 = w1 + wstride, *w3 = w2 + wstride;
+    for (int ci = 0; ci < cn; ci++) {
+        for (int t = 0; t < taps; t++) {
+            const float *xr = xc + offsets[t];
+            __m256 a0 = _mm256_loadu_ps(xr), a1 = _mm256_loadu_ps(xr + 8);
+            __m256 b = _mm256_broadcast_ss(w0 + t);
+            c00 = _mm256_fmadd_ps(a0, b, c00); c01 = _mm256_fmadd_ps(a1, b, c01);
+            b = _mm256_broadcast_ss(w1 + t);
+            c10 = _mm256_fmadd_ps(a0, b, c10); c11 = _mm256_fmadd_ps(a1, b, c11);
+            b = _mm256_broadcast_ss(w2 + t);
+            c20 = _mm256_fmadd_ps(a0, b, c20); c21 = _mm256_fmadd_ps(a1, b, c21);
+            b = _mm256_broadcast_ss(w3 + t);
+            c30 = _mm256_fmadd_ps(a0, b, c30); c31 = _mm256_fmadd_ps(a1, b, c31);
+        }
+        xc += plane;
+        w0 += taps; w1 += taps; w2 += taps; w3 += taps;
+    }
+    MFS_TILE4x16_END();
+}
+
+/* 4 output channels x 8 columns (the tail of a row). */
+__attribute__((target("avx2,fma")))
+static void taps_avx2_4x8(const float *xc, const float *w0, size_t wstride, int cn, size_t plane, int taps,
+                          const int *offsets, float *y, size_t ystride, int accumulate) {
+    MFS_TILE4x8_BEGIN(y, ystride, accumulate);
+    const float *w1 = w0 + wstride, *w2 = w1 + wstride, *w3 = w2 + wstride;
+    for (int ci = 0; ci < cn; ci++) {
+        for (int t = 0; t < taps; t++) {
+            __m256 a = _mm256_loadu_ps(xc + offsets[t]);
+            c0 = _mm256_fmadd_ps(a, _mm256_broadcast_ss(w0 + t), c0);
+            c1 = _mm256_fmadd_ps(a, _mm256_broadcast_ss(w1 + t), c1);
+            c2 = _mm256_fmadd_ps(a, _mm256_broadcast_ss(w2 + t), c2);
+            c3 = _mm256_fmadd_ps(a, _mm256_broadcast_ss(w3 + t), c3);
+        }
+        xc += plane;
+        w0 += taps; w1 += taps; w2 += taps; w3 += taps;
+    }
+    MFS_TILE4x8_END();
+}
+
+__attribute__((target("avx2,fma")))
+static void taps_avx2(const float *xpad, int cin, size_t plane, int wp, int rows, int w, const float *weight,
+                      int taps, const int *offsets, int co0, int co1, float *y, size_t ystride, size_t yrow) {
+    const size_t wstride = (size_t)cin * taps;
+    const int coEnd = co0 + (co1 - co0) / 4 * 4;
+    for (int r = 0; r < rows; r++) {
+        const float *xrow = xpad + (size_t)r * wp;
+        float *yr = y + (size_t)r * yrow;
+        int x = 0;
+        for (; x + 8 <= w; ) {
+            const int wide = x + 16 <= w;
+            for (int c0 = 0; c0 < cin; c0 += TAPS_CI_PASS) {
+                const int cn = cin - c0 < TAPS_CI_PASS ? cin - c0 : TAPS_CI_PASS;
+                const float *xc = xrow + c0 * plane + x;
+                for (int co = co0; co < coEnd; co += 4) {
+                    const float *w0 = weight + (size_t)co * wstride + (size_t)c0 * taps;
+                    float *yo = yr + co * ystride + x;
+                    if (wide) taps_avx2_4x16(xc, w0, wstride, cn, plane, taps, offsets, yo, ystride, c0 > 0);
+                    else taps_avx2_4x8(xc, w0, wstride, cn, plane, taps, offsets, yo, ystride, c0 > 0);
+                }
+            }
+            x += wide ? 16 : 8;
+        }
+        for (int co = co0; co < coEnd && x < w; co++)
+            taps_ref_span(xpad, cin, plane, wp, weight, taps, offsets, co, r, x, w, yr + co * ystride);
+    }
+    if (coEnd < co1) taps_ref(xpad, cin, plane, wp, rows, w, weight, taps, offsets, coEnd, co1, y, ystride, yrow);
+}
+#endif
+
+void mfs_conv_taps(int path, const float *xpad, int cin, size_t plane, int wp, int rows, int w,
+                   const float *weight, int taps, const int *offsets, int co0, int co1,
+                   float *y, size_t ystride, size_t yrow) {
+#ifdef TAPS_X86
+    if (path == MFS_CONV_AVX2 && mfs_conv3x3_path_available(MFS_CONV_AVX2)) {
+        taps_avx2(xpad, cin, plane, wp, rows, w, weight, taps, offsets, co0, co1, y, ystride, yrow);
+        return;
+    }
+#endif
+    (void)path;
+    taps_ref(xpad, cin, plane, wp, rows, w, weight, taps, offsets, co0, co1, y, ystride, yrow);
+}
