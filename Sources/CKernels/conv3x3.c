@@ -82,9 +82,8 @@ static void conv_ref(const float *xpad, int cin, int rows, int w, int wp, const 
         c30 = _mm256_fmadd_ps(a0, b, c30); c31 = _mm256_fmadd_ps(a1, b, c31);               \
     } while (0)
 
-/* Input channels per pass: the pass's input patch (64 x 3 rows x 18 columns) and one block's
- * weights (4 x 64 x 9) stay in L1 while every block of output channels sweeps them (64 was
- * the best of 32, 64, 128 and all on this project's Zen VM). Passes
+/* Input channels per pass (64 was the best of 32, 64, 128 and all on this project's Zen VM,
+ * before the chunking below). Passes
  * after the first continue from the partial sums in y, so the order of operations, and the
  * result, do not depend on the split. */
 #ifndef CONV_CI_PASS
@@ -141,32 +140,70 @@ static void conv_avx2_4x8(const float *xc, const float *w0, size_t wstride, int 
 }
 #undef TAP1
 
+/* Two loop orders, chosen by the size of the weights one pass of a thread's output channels
+ * reads (4 x 64 x 9 floats per block of four channels):
+ * - up to CONV_L2_WEIGHT_BYTES (the generator's wide, narrow layers): rows and 16-column
+ *   tiles outside, blocks of output channels inside, so each tile's input patch stays in L1
+ *   and the pass's weights in L2;
+ * - above it (512 channels at 32x32, 64x64): blocks of output channels outside, each sweeping
+ *   a chunk of rows whose pass input (CONV_CHUNK_BYTES) stays in L2 with its own weights in
+ *   L1. The first order re-read those weights from L3 for every tile and ran 3x slower than
+ *   im2col + GEMM at 32x32 x 512 channels.
+ * Both sum in the same order, so the results are bit-identical. */
+#define CONV_L2_WEIGHT_BYTES (384 * 1024)
+#define CONV_CHUNK_BYTES (256 * 1024)
+
+/* First column the vector tiles leave to the scalar tail: 16-column tiles, then one of 8. */
+static inline int conv_vector_end(int w) { int x = w / 16 * 16; return w - x >= 8 ? x + 8 : x; }
+
+/* One row's vector tiles of output channels [co, co + 4) for the pass at c0. */
+__attribute__((target("avx2,fma")))
+static inline void conv_avx2_row(const float *xc, const float *w0, size_t wstride, int cn, size_t plane, int wp,
+                                 int w, float *yo, size_t ystride, int accumulate) {
+    int x = 0;
+    for (; x + 16 <= w; x += 16) conv_avx2_4x16(xc + x, w0, wstride, cn, plane, wp, yo + x, ystride, accumulate);
+    if (x + 8 <= w) conv_avx2_4x8(xc + x, w0, wstride, cn, plane, wp, yo + x, ystride, accumulate);
+}
+
 __attribute__((target("avx2,fma")))
 static void conv_avx2(const float *xpad, int cin, int rows, int w, int wp, const float *weight,
                       int co0, int co1, float *y, size_t ystride) {
     const size_t plane = (size_t)(rows + 2) * (size_t)wp;
     const size_t wstride = (size_t)cin * 9;
     const int coEnd = co0 + (co1 - co0) / 4 * 4;
-    for (int r = 0; r < rows; r++) {
-        const float *xrow = xpad + (size_t)r * wp;
-        float *yrow = y + (size_t)r * w;
-        int x = 0;
-        for (; x + 8 <= w; ) {
-            const int wide = x + 16 <= w;
+    const int passChannels = cin < CONV_CI_PASS ? cin : CONV_CI_PASS;
+    const size_t passWeightBytes = (size_t)(coEnd - co0) * passChannels * 9 * sizeof(float);
+    int chunk = rows;
+    if (passWeightBytes > CONV_L2_WEIGHT_BYTES) {
+        chunk = CONV_CHUNK_BYTES / (passChannels * wp * (int)sizeof(float)) - 2;
+        if (chunk < 1) chunk = 1;
+    }
+    for (int r0 = 0; r0 < rows; r0 += chunk) {
+        const int r1 = r0 + chunk < rows ? r0 + chunk : rows;
+        if (passWeightBytes > CONV_L2_WEIGHT_BYTES) {
             for (int c0 = 0; c0 < cin; c0 += CONV_CI_PASS) {
                 const int cn = cin - c0 < CONV_CI_PASS ? cin - c0 : CONV_CI_PASS;
-                const float *xc = xrow + c0 * plane + x;
-                for (int co = co0; co < coEnd; co += 4) {
-                    const float *w0 = weight + (size_t)co * wstride + (size_t)c0 * 9;
-                    float *yo = yrow + co * ystride + x;
-                    if (wide) conv_avx2_4x16(xc, w0, wstride, cn, plane, wp, yo, ystride, c0 > 0);
-                    else conv_avx2_4x8(xc, w0, wstride, cn, plane, wp, yo, ystride, c0 > 0);
-                }
+                for (int co = co0; co < coEnd; co += 4)
+                    for (int r = r0; r < r1; r++)
+                        conv_avx2_row(xpad + c0 * plane + (size_t)r * wp, weight + (size_t)co * wstride + (size_t)c0 * 9,
+                                      wstride, cn, plane, wp, w, y + co * ystride + (size_t)r * w, ystride, c0 > 0);
             }
-            x += wide ? 16 : 8;
+        } else {
+            for (int r = r0; r < r1; r++)
+                for (int x = 0; x + 8 <= w; x += 16) {
+                    const int tile = x + 16 <= w ? 16 : 8;
+                    for (int c0 = 0; c0 < cin; c0 += CONV_CI_PASS) {
+                        const int cn = cin - c0 < CONV_CI_PASS ? cin - c0 : CONV_CI_PASS;
+                        for (int co = co0; co < coEnd; co += 4)
+                            conv_avx2_row(xpad + c0 * plane + (size_t)r * wp + x, weight + (size_t)co * wstride + (size_t)c0 * 9,
+                                          wstride, cn, plane, wp, tile, y + co * ystride + (size_t)r * w + x, ystride, c0 > 0);
+                    }
+                }
         }
-        for (int co = co0; co < coEnd && x < w; co++)
-            conv_ref_span(xpad, cin, rows, wp, weight, co, r, x, w, yrow + co * ystride);
+        const int xv = conv_vector_end(w);
+        for (int r = r0; r < r1 && xv < w; r++)
+            for (int co = co0; co < coEnd; co++)
+                conv_ref_span(xpad, cin, rows, wp, weight, co, r, xv, w, y + co * ystride + (size_t)r * w);
     }
     if (coEnd < co1) conv_ref(xpad, cin, rows, w, wp, weight, coEnd, co1, y, ystride);
 }

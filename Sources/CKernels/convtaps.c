@@ -79,31 +79,57 @@ static void taps_avx2_4x8(const float *xc, const float *w0, size_t wstride, int 
     MFS_TILE4x8_END();
 }
 
+/* The two loop orders of conv_avx2 in conv3x3.c, chosen the same way. */
+#define TAPS_L2_WEIGHT_BYTES (384 * 1024)
+#define TAPS_CHUNK_BYTES (256 * 1024)
+
+__attribute__((target("avx2,fma")))
+static inline void taps_avx2_row(const float *xc, const float *w0, size_t wstride, int cn, size_t plane, int taps,
+                                 const int *offsets, int w, float *yo, size_t ystride, int accumulate) {
+    int x = 0;
+    for (; x + 16 <= w; x += 16) taps_avx2_4x16(xc + x, w0, wstride, cn, plane, taps, offsets, yo + x, ystride, accumulate);
+    if (x + 8 <= w) taps_avx2_4x8(xc + x, w0, wstride, cn, plane, taps, offsets, yo + x, ystride, accumulate);
+}
+
 __attribute__((target("avx2,fma")))
 static void taps_avx2(const float *xpad, int cin, size_t plane, int wp, int rows, int w, const float *weight,
                       int taps, const int *offsets, int co0, int co1, float *y, size_t ystride, size_t yrow) {
     const size_t wstride = (size_t)cin * taps;
     const int coEnd = co0 + (co1 - co0) / 4 * 4;
-    for (int r = 0; r < rows; r++) {
-        const float *xrow = xpad + (size_t)r * wp;
-        float *yr = y + (size_t)r * yrow;
-        int x = 0;
-        for (; x + 8 <= w; ) {
-            const int wide = x + 16 <= w;
+    const int passChannels = cin < TAPS_CI_PASS ? cin : TAPS_CI_PASS;
+    const size_t passWeightBytes = (size_t)(coEnd - co0) * passChannels * taps * sizeof(float);
+    int chunk = rows;
+    if (passWeightBytes > TAPS_L2_WEIGHT_BYTES) {
+        chunk = TAPS_CHUNK_BYTES / (passChannels * wp * (int)sizeof(float)) - 1;
+        if (chunk < 1) chunk = 1;
+    }
+    int xv = w / 16 * 16;
+    if (w - xv >= 8) xv += 8;
+    for (int r0 = 0; r0 < rows; r0 += chunk) {
+        const int r1 = r0 + chunk < rows ? r0 + chunk : rows;
+        if (passWeightBytes > TAPS_L2_WEIGHT_BYTES) {
             for (int c0 = 0; c0 < cin; c0 += TAPS_CI_PASS) {
                 const int cn = cin - c0 < TAPS_CI_PASS ? cin - c0 : TAPS_CI_PASS;
-                const float *xc = xrow + c0 * plane + x;
-                for (int co = co0; co < coEnd; co += 4) {
-                    const float *w0 = weight + (size_t)co * wstride + (size_t)c0 * taps;
-                    float *yo = yr + co * ystride + x;
-                    if (wide) taps_avx2_4x16(xc, w0, wstride, cn, plane, taps, offsets, yo, ystride, c0 > 0);
-                    else taps_avx2_4x8(xc, w0, wstride, cn, plane, taps, offsets, yo, ystride, c0 > 0);
-                }
+                for (int co = co0; co < coEnd; co += 4)
+                    for (int r = r0; r < r1; r++)
+                        taps_avx2_row(xpad + c0 * plane + (size_t)r * wp, weight + (size_t)co * wstride + (size_t)c0 * taps,
+                                      wstride, cn, plane, taps, offsets, w, y + co * ystride + (size_t)r * yrow, ystride, c0 > 0);
             }
-            x += wide ? 16 : 8;
+        } else {
+            for (int r = r0; r < r1; r++)
+                for (int x = 0; x + 8 <= w; x += 16) {
+                    const int tile = x + 16 <= w ? 16 : 8;
+                    for (int c0 = 0; c0 < cin; c0 += TAPS_CI_PASS) {
+                        const int cn = cin - c0 < TAPS_CI_PASS ? cin - c0 : TAPS_CI_PASS;
+                        for (int co = co0; co < coEnd; co += 4)
+                            taps_avx2_row(xpad + c0 * plane + (size_t)r * wp + x, weight + (size_t)co * wstride + (size_t)c0 * taps,
+                                          wstride, cn, plane, taps, offsets, tile, y + co * ystride + (size_t)r * yrow + x, ystride, c0 > 0);
+                    }
+                }
         }
-        for (int co = co0; co < coEnd && x < w; co++)
-            taps_ref_span(xpad, cin, plane, wp, weight, taps, offsets, co, r, x, w, yr + co * ystride);
+        for (int r = r0; r < r1 && xv < w; r++)
+            for (int co = co0; co < coEnd; co++)
+                taps_ref_span(xpad, cin, plane, wp, weight, taps, offsets, co, r, xv, w, y + co * ystride + (size_t)r * yrow);
     }
     if (coEnd < co1) taps_ref(xpad, cin, plane, wp, rows, w, weight, taps, offsets, coEnd, co1, y, ystride, yrow);
 }

@@ -12,11 +12,15 @@ struct Run: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Run a model (.mfs, or .onnx) on .npy inputs and write its outputs as .npy files.",
         discussion: """
-            Inputs are given as NAME=path.npy (float32 or int64, the dtype and shape the model
-            declares); a model with one input also takes a bare path. Each output is written as
-            DIR/<output name>.npy, the name made file-safe. --repeat N runs N more times after the
-            first and reports min/median/max latency (loading excluded). --profile prints the time
+            Inputs are given as NAME=path.npy (float32 or int64, the dtype and shape the model \
+            declares); a model with one input also takes a bare path. Each output is written as \
+            DIR/<output name>.npy, the name made file-safe. --repeat N runs N more times after the \
+            first and reports min/median/max latency (loading excluded). --profile prints the time \
             and memory of every operator and the peak arena size.
+
+            Environment (for measurements and tests): MEGAFS_CONV=auto|im2col|direct picks how \
+            3x3 convolutions and stride-2 transposed convolutions are computed; \
+            MEGAFS_CONV3X3_PATH=ref|avx2 forces a kernel path of the direct ones.
             """)
 
     @Argument(help: "The model file (.mfs; an .onnx file is imported and optimised on the fly).")

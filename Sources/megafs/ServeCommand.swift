@@ -13,8 +13,9 @@ struct Serve: ParsableCommand {
             every swapper type the folder has is served unless --types names some.
 
             At most --concurrency swaps run at once and --queue more wait; beyond that, and when \
-            a request's --deadline passes, the answer is 503 with Retry-After. Bodies over \
-            --max-body and images over --max-pixels (checked from their headers) get 413.
+            a request's --deadline passes, the answer is 503 with Retry-After; an upload that takes \
+            longer than --body-timeout gets 408. Bodies over --max-body and images over \
+            --max-pixels (checked from their headers) get 413.
 
             Listens on 127.0.0.1 unless --host says otherwise. With --token-file or $MEGAFS_TOKEN, \
             /v1/swap and /metrics need `Authorization: Bearer TOKEN`. SIGTERM or SIGINT: readiness \

@@ -49,6 +49,14 @@ struct Modulation {
 /// builds its full im2col matrix (a 3x3 conv at 1024x1024x32 would need 1.2 GB).
 let im2colBudgetBytes = 4 << 20
 
+/// Rows per band for `rows` rows of `rowBytes` each within `budget`, the bands made equal so
+/// that no GEMM gets a sliver of columns (16 rows at 13 per band would leave a 3-row GEMM).
+func balancedBandRows(rows: Int, rowBytes: Int, budget: Int = im2colBudgetBytes) -> Int {
+    let most = max(1, min(rows, budget / max(1, rowBytes)))
+    let bands = (rows + most - 1) / most
+    return (rows + bands - 1) / bands
+}
+
 /// 2-D convolution as GEMM over bands of output rows (im2col per band; none for 1x1 stride-1),
 /// with optional style modulation and a fused epilogue.
 final class ConvKernel: RuntimeKernel {
@@ -121,7 +129,7 @@ final class ConvKernel: RuntimeKernel {
             name = (modulation != nil ? "modconv" : "conv") + "(direct3x3-\(plan.path))"
         } else {
             let rowBytes = k * g.ow * 4
-            bandRows = max(1, min(g.oh, im2colBudgetBytes / max(1, rowBytes)))
+            bandRows = balancedBandRows(rows: g.oh, rowBytes: rowBytes)
             colBytes = k * bandRows * g.ow * 4
             weightScratchBytes = 0
             direct = nil
