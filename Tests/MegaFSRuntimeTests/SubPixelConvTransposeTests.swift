@@ -105,23 +105,24 @@ private func naiveConvTranspose(_ x: [Float], cin: Int, h: Int, w: Int, weight: 
 
 @Test func subPixelOnlyForTheStride2Kernel3Case() {
     var g = ConvGeometry()
-    g.n = 1; g.cin = 4; g.h = 16; g.w = 16; g.cout = 4; g.kh = 3; g.kw = 3; g.sh = 2; g.sw = 2; g.oh = 33; g.ow = 33
+    g.n = 1; g.cin = 4; g.h = 16; g.w = 256; g.cout = 4; g.kh = 3; g.kw = 3; g.sh = 2; g.sw = 2; g.oh = 33; g.ow = 513
     let wt = Tensor([Float](repeating: 1, count: 4 * 4 * 9), shape: [4, 4, 3, 3])
     #expect(SubPixelConvTransposePlan(g, weight: wt, algorithm: .auto) != nil)
     #expect(SubPixelConvTransposePlan(g, weight: wt, algorithm: .im2col) == nil)
     #expect(SubPixelConvTransposePlan(g, weight: nil, algorithm: .direct) == nil)
     var padded = g
-    padded.padTop = 1; padded.padLeft = 1; padded.padBottom = 1; padded.padRight = 1; padded.oh = 31; padded.ow = 31
+    padded.padTop = 1; padded.padLeft = 1; padded.padBottom = 1; padded.padRight = 1; padded.oh = 31; padded.ow = 511
     #expect(SubPixelConvTransposePlan(padded, weight: wt, algorithm: .direct) == nil)
     var narrow = g
-    narrow.w = 4; narrow.ow = 9
+    narrow.w = 128; narrow.ow = 257
     #expect(SubPixelConvTransposePlan(narrow, weight: wt, algorithm: .auto) == nil)
 }
 
 @Test func plainConvTransposeRunsSubPixel() throws {
     var rng = Rng(103)
     var b = GraphBuilder()
-    let x = b.input("x", rng.tensor([2, 6, 9, 19]))
+    // Wide enough (256) for the automatic choice to take the sub-pixel path.
+    let x = b.input("x", rng.tensor([2, 6, 3, 259]))
     let y = b.node("ConvTranspose", [x, b.constant(rng.tensor([6, 7, 3, 3]), "w"), b.constant(rng.tensor([7]), "b")],
                    ["strides": .ints([2, 2]), "kernel_shape": .ints([3, 3])])
     b.output(y)
@@ -135,7 +136,7 @@ private func naiveConvTranspose(_ x: [Float], cin: Int, h: Int, w: Int, weight: 
 @Test func modulatedUpsamplingConvRunsSubPixel() throws {
     var rng = Rng(104)
     var b = GraphBuilder()
-    let cin = 6, cout = 5, dim = 8, h = 10, w = 12
+    let cin = 6, cout = 5, dim = 8, h = 3, w = 256
     let latents = b.input("latents", rng.tensor([1, dim]))
     let x = b.input("x", rng.tensor([1, cin, h, w]))
     var u = modulatedConv(&b, &rng, x: x, latent: latents, cin: cin, cout: cout, k: 3, styleDim: dim,
