@@ -17,7 +17,7 @@ python3 -c "import selenium" 2>/dev/null || pip install -q "selenium<4.40"   # 4
 # MEGAFS_BIN=path/to/megafs skips the build.
 bin=${MEGAFS_BIN:-}
 if [ -z "$bin" ]; then
-  swift build -c release -Xswiftc -enable-testing --product megafs
+  swift build -c release --product megafs
   bin=.build/release/megafs
 fi
 port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')

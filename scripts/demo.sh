@@ -9,9 +9,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/deps.sh
 echo "== building megafs (release)" >&2
-# The same flags as the test command (scripts/test.sh), so running one after the other reuses
-# the build instead of compiling everything again (about 10 min on 2 cores).
-swift build -c release -Xswiftc -enable-testing --product megafs
+swift build -c release --product megafs
 bin=.build/release/megafs
 mkdir -p models models-int8 out
 manifest='{"encoder": "encoder.mfs", "generator": "generator.mfs",

@@ -5,7 +5,7 @@
 start_megafs_server() {
   local log=$1 models=$2; shift 2
   local bin=${MEGAFS_BIN:-.build/release/megafs}
-  [ -x "$bin" ] || swift build -c release -Xswiftc -enable-testing --product megafs
+  [ -x "$bin" ] || swift build -c release --product megafs
   mkdir -p "$(dirname "$log")"
   port=$(( 20000 + RANDOM % 20000 ))
   "$bin" serve --models "$models" --port "$port" "$@" > "$log" 2>&1 &
