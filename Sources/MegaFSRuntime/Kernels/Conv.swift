@@ -365,10 +365,10 @@ final class ConvTransposeKernel: RuntimeKernel {
     /// `constantWeight`: the weight's values when known at build time (the sub-pixel path packs them).
     init(geometry g: ConvGeometry, x: Int, w: Int, y: Int, modulation: Modulation?,
          blur: (geometry: UpFirDnGeometry, kernel: [Float])?, epilogue: ConvEpilogue,
-         constantWeight: Tensor? = nil, weightIsQuantized: Bool = false) {
+         constantWeight: @autoclosure () -> Tensor? = nil, weightIsQuantized: Bool = false) {
         self.g = g; self.x = x; self.w = w; self.y = y
         self.modulation = modulation; self.blur = blur; self.epilogue = epilogue
-        subPixel = SubPixelConvTransposePlan(g, weight: constantWeight)
+        subPixel = SubPixelConvTransposePlan(g, weight: constantWeight())
         packsQuantizedWeight = subPixel != nil && weightIsQuantized
         let m = g.coutG * g.kh * g.kw
         let rowBytes = m * g.w * 4

@@ -31,12 +31,13 @@ struct SubPixelConvTransposePlan {
     /// Bytes of padded input a band aims at (as `DirectConvPlan`).
     static let bandBudgetBytes = 1 << 20
 
-    /// `weight`: the constant [Cin, Cout, 3, 3] weight.
-    init?(_ g: ConvGeometry, weight: Tensor?, algorithm: ConvAlgorithm = .configured, path: Conv3x3Path = .best) {
+    /// `weight`: the constant [Cin, Cout, 3, 3] weight; evaluated only when the geometry and
+    /// the algorithm choose this path (dequantizing an int8 weight is not free).
+    init?(_ g: ConvGeometry, weight: @autoclosure () -> Tensor?, algorithm: ConvAlgorithm = .configured,
+          path: Conv3x3Path = .best) {
         guard g.kh == 3, g.kw == 3, g.sh == 2, g.sw == 2, g.dh == 1, g.dw == 1, g.groups == 1,
               g.padTop == 0, g.padLeft == 0, g.padBottom == 0, g.padRight == 0,
-              g.oh == 2 * g.h + 1, g.ow == 2 * g.w + 1, let weight, weight.dtype == .float32,
-              weight.shape == [g.cin, g.cout, 3, 3] else { return nil }
+              g.oh == 2 * g.h + 1, g.ow == 2 * g.w + 1 else { return nil }
         switch algorithm {
         case .im2col: return nil
         case .direct: break
@@ -44,6 +45,7 @@ struct SubPixelConvTransposePlan {
         // at 512 px input (0.8-1.0 s against 1.25 s), even at 128-256 px, behind below.
         case .auto: guard g.w >= 256 else { return nil }
         }
+        guard let weight = weight(), weight.dtype == .float32, weight.shape == [g.cin, g.cout, 3, 3] else { return nil }
         // Phase rows are computed in whole 8-column tiles (W + 1 = 9, 17, 33 ... would
         // otherwise leave one column per row to the scalar tail, which cost as much as the
         // vector part at 8-32 px); the extra columns read zero padding and are dropped.
