@@ -157,7 +157,14 @@ public enum ResizeOperator: Operator {
                 // The spec's text scales by the roi's extent for tf_crop_and_resize, but ONNX's
                 // own shape inference, its reference evaluator and ONNX Runtime all use
                 // floor(in * scale); so do we.
-                out[a] = input[a].map { Int((Float($0) * s[j]).rounded(.down)) }
+                out[a] = try input[a].map { d in
+                    let size = (Float(d) * s[j]).rounded(.down)
+                    // A fuzzed scale of 3e38 overflowed the conversion to Int.
+                    guard size <= Float(TensorOpSupport.maxElements) else {
+                        throw NetworkSupport.shapeError(node, "scale \(s[j]) makes axis \(a) \(size) long, above \(TensorOpSupport.maxElements)")
+                    }
+                    return Int(size)
+                }
                 keeps[a] = s[j] == 1
             }
         case (_, .value(let z)):
