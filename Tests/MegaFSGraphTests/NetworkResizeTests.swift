@@ -168,4 +168,25 @@ struct NetworkResizeTests {
         let half = NetOp.graphError { try self.run(Tensor(zeros: .float16, shape: [2]), scales: self.scales(2)) }
         #expect(half?.contains("float32 only") == true)
     }
+
+    /// fuzz-onnx in CI, 2026-11-29: a scales initializer mutated to about 3e38 made
+    /// floor(in * scale) overflow the conversion to Int during shape inference (a trap).
+    @Test func scalesThatOverflowAnAxisAreAShapeError() throws {
+        let xt = NetOp.type([1, 1, 4, 4])
+        for huge: Float in [3e38, 1e12] {
+            let message = NetOp.graphError {
+                try NetOp.infer(self.resize, [xt, nil, nil], constants: [nil, nil, self.scales(1, 1, huge, 1)])
+            }
+            #expect(message?.contains("makes axis 2") == true, "scale \(huge): \(String(describing: message))")
+        }
+        for notFinite: Float in [.infinity, .nan] {
+            let message = NetOp.graphError {
+                try NetOp.infer(self.resize, [xt, nil, nil], constants: [nil, nil, self.scales(1, 1, notFinite, 1)])
+            }
+            #expect(message?.contains("positive and finite") == true, "scale \(notFinite): \(String(describing: message))")
+        }
+        // Just under the limit is still a valid (if enormous) shape: 4 * 2^32 = 2^34.
+        let edge = try NetOp.infer(resize, [xt, nil, nil], constants: [nil, nil, scales(1, 1, 4_294_967_296, 1)])
+        #expect(edge[0].shape == [.fixed(1), .fixed(1), .fixed(17_179_869_184), .fixed(4)])
+    }
 }

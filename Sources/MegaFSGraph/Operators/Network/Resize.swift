@@ -150,7 +150,7 @@ public enum ResizeOperator: Operator {
                 throw NetworkSupport.shapeError(node, "scales has \(s.count) values for \(axes.count) axes")
             }
             guard s.allSatisfy({ $0 > 0 && $0.isFinite }) else {
-                throw NetworkSupport.shapeError(node, "scales \(s) must be positive")
+                throw NetworkSupport.shapeError(node, "scales \(s) must be positive and finite")
             }
             for (j, a) in axes.enumerated() {
                 scale[a] = s[j]
