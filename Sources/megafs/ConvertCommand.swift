@@ -89,7 +89,7 @@ struct Convert: ParsableCommand {
         let progress = ProgressLine(enabled: !quiet)
         let options = ConversionOptions(
             compressionLevel: zstdLevel, threads: threads, shuffle: shuffle.policy, optimize: !noOptimize,
-            quantization: quantize.map { _ in QuantizationOptions(minElements: minElements, keepFloat32: keepFP32) },
+            quantization: quantize.map { _ in QuantizationOptions(minElements: minElements, keepFloat32: keepFP32, threads: threads) },
             driftBudget: driftBudget.map { DriftBudget(budget: $0, seed: driftSeed, threads: threads) })
         let report: ConversionReport
         do {

@@ -95,6 +95,44 @@ enum Fixtures {
     #expect(s1.shape == [3])
 }
 
+/// The vectorised, multi-threaded rounding search picks, for every channel, a scale whose
+/// squared error (summed plainly in Double here) is the least of the 26 candidates, whatever
+/// the thread count and wherever the channel's elements lie (axis 0 contiguous, axis 1
+/// strided runs; run lengths that are not multiples of the 8 lanes).
+@Test(arguments: [(shape: [37, 5, 3, 3], axis: 0), (shape: [6, 29, 4, 4], axis: 1), (shape: [300, 13], axis: 0)])
+func perChannelScaleIsTheLeastErrorCandidate(shape: [Int], axis: Int) {
+    var rng = SplitMix64(seed: 11)
+    let count = shape.reduce(1, *)
+    var v = (0..<count).map { _ in Float(rng.nextUnit() * 2 - 1) }
+    // Outliers in some channels, so that clipping wins there.
+    for i in stride(from: 0, to: count, by: 97) { v[i] *= 6 }
+    let w = Tensor(v, shape: shape)
+    let (q1, s1) = WeightQuantizer.quantizePerChannel(w, axis: axis, threads: 1)
+    let (q3, s3) = WeightQuantizer.quantizePerChannel(w, axis: axis, threads: 3)
+    #expect(q1.elements(as: Int8.self) == q3.elements(as: Int8.self))
+    #expect(s1.floats == s3.floats)
+    let channels = shape[axis], inner = shape[(axis + 1)...].reduce(1, *), outer = count / (channels * inner)
+    let scales = s1.floats, qs = q1.elements(as: Int8.self)
+    for c in 0..<channels {
+        var values: [Float] = [], indices: [Int] = []
+        for o in 0..<outer { for i in 0..<inner { indices.append((o * channels + c) * inner + i) } }
+        for i in indices { values.append(v[i]) }
+        func error(_ scale: Float) -> Double {
+            values.reduce(0.0) { sum, x in
+                let r = max(-127, min(127, (x / scale).rounded(.toNearestOrEven)))
+                let d = Double(x - r * scale)
+                return sum + d * d
+            }
+        }
+        let amax = values.map(abs).max()!
+        let least = (0...25).map { error(amax * (1 - Float($0) * 0.02) / 127) }.min()!
+        #expect(error(scales[c]) <= least * (1 + 1e-9), "channel \(c)")
+        for i in indices {
+            #expect(Int(qs[i]) == Int(max(-127, min(127, (v[i] / scales[c]).rounded(.toNearestOrEven)))))
+        }
+    }
+}
+
 @Test func candidatesAndAxes() throws {
     let m = try Fixtures.model("generator")
     var graph = try ONNXImporter().importModel(atPath: m.path)

@@ -137,8 +137,14 @@ class Artifacts:
         for d in (self.models, self.b / "models-int8", self.b / "ort-int8", self.b / "ov-int8", self.b / "torch",
                   self.b / "inputs", self.b / "kernels"):
             d.mkdir(parents=True, exist_ok=True)
-        help_text = subprocess.run([megafs, "convert", "--help"], capture_output=True, text=True).stdout
-        self.has_int8 = "--quantize" in help_text
+        self._has_int8 = None
+
+    @property
+    def has_int8(self):
+        if self._has_int8 is None:
+            help_text = subprocess.run([self.megafs, "convert", "--help"], capture_output=True, text=True).stdout
+            self._has_int8 = "--quantize" in help_text
+        return self._has_int8
 
     # model stems: encoder, swapper-ftm, generator (1024), generator-256, generator-512
     def onnx(self, stem):
@@ -182,10 +188,10 @@ class Artifacts:
         if stem.startswith("generator-"):
             size = stem.split("-")[1]
             self._timed(f"export {stem}", [PY, str(EXPORT / "export.py"), "--generator", "--size", size,
-                                           "--threads", str(THREADS), "-o", str(p.parent)])
+                                           "--threads", str(THREADS), "--state-dict", "-o", str(p.parent)])
         else:
             what = {"encoder": "encoder", "swapper-ftm": "ftm", "generator": "generator"}[stem]
-            env_cmd = ["env", "EXPORTERS=torchscript", f"MODELS={what}", f"PYTHON={PY}",
+            env_cmd = ["env", "EXPORTERS=torchscript", f"MODELS={what}", f"PYTHON={PY}", "EXPORT_ARGS=--state-dict",
                        "bash", str(EXPORT / "export_full.sh"), str(self.cache)]
             self._timed(f"export {stem}", env_cmd)
         return p if p.exists() else None
@@ -234,6 +240,11 @@ class Artifacts:
         p, src = self.torch_pt(stem), self.ensure_onnx(stem)
         if src is None:
             return None
+        # The export's own state dict (export.py --state-dict): the weights of its golden outputs.
+        exported = src.with_suffix(".pt")
+        if exported.exists() and exported.stat().st_mtime >= src.stat().st_mtime:
+            self.notes.setdefault(f"torch weights {stem}", "saved by the export that wrote the golden outputs")
+            return exported
         if not p.exists() or p.stat().st_mtime < src.stat().st_mtime:
             kind = "encoder" if stem == "encoder" else "swapper" if stem.startswith("swapper") else "generator"
             size = stem.split("-")[1] if stem.startswith("generator-") else "1024"
@@ -579,15 +590,38 @@ def triad(workdir: Path):
     return json.loads(out) if rc == 0 else {"error": err[-300:]}
 
 
+def kernel_model(art: Artifacts, cin, cout, h, w, stride):
+    """The one-conv ONNX model of a kernel shape and its input, made when missing."""
+    stem = f"conv{cin}x{cout}_{h}x{w}_s{stride}"
+    onnx_p = art.b / "kernels" / f"{stem}.onnx"
+    if not onnx_p.exists():
+        subprocess.run([PY, str(HERE / "prepare.py"), "conv-model", str(cin), str(cout), str(h), str(w), str(stride),
+                        str(onnx_p)], check=True, env=child_env())
+    return onnx_p, onnx_p.with_suffix(".mfs"), onnx_p.with_name(f"{stem}.x.npy")
+
+
+def prepare_without_megafs(art: Artifacts, cases, engines, kernel_shapes):
+    """Everything that does not need the megafs binary (exports, peers' models, PyTorch weights,
+    inputs, one-conv models): run.sh makes these while megafs builds."""
+    for case in cases:
+        art.ensure_inputs(case)
+        for stem in case_stems(case):
+            if art.ensure_onnx(stem) is None:
+                continue
+            if "ort-int8" in engines:
+                art.ensure_ort_int8(stem)
+            if "ov-int8" in engines:
+                art.ensure_ov_int8(stem)
+            if "torch" in engines:
+                art.ensure_torch(stem)
+    for cin, cout, h, w, stride, _ in kernel_shapes:
+        kernel_model(art, cin, cout, h, w, stride)
+
+
 def kernels(art: Artifacts, shapes, runs, minfo):
-    kd = art.b / "kernels"
     rows = []
     for cin, cout, h, w, stride, what in shapes:
-        stem = f"conv{cin}x{cout}_{h}x{w}_s{stride}"
-        onnx_p, mfs_p, x_p = kd / f"{stem}.onnx", kd / f"{stem}.mfs", kd / f"{stem}.x.npy"
-        if not onnx_p.exists():
-            subprocess.run([PY, str(HERE / "prepare.py"), "conv-model", str(cin), str(cout), str(h), str(w), str(stride),
-                            str(onnx_p)], check=True, env=child_env())
+        onnx_p, mfs_p, x_p = kernel_model(art, cin, cout, h, w, stride)
         if not mfs_p.exists() or art.reconvert or mfs_p.stat().st_mtime < onnx_p.stat().st_mtime:
             subprocess.run([art.megafs, "convert", str(onnx_p), "-o", str(mfs_p), "-q"], check=True)
         oh, ow = (h - 1) // stride + 1, (w - 1) // stride + 1
@@ -680,8 +714,12 @@ def render(report):
     L.append(f"Measured {report['date']} on {m.get('model', '?')} ({m['cores']} cores, "
              f"{'AVX-512' if m.get('avx512') else 'AVX2/FMA'}, {m.get('mhz', 0):.0f} MHz), {THREADS} threads per engine, "
              f"load average before/after {report['loadavg_before']} / {report['loadavg_after']}.")
-    L.append(f"Command: `{report['command']}` ({report['rounds']} processes per engine and model, "
-             f"each 1 warm-up run + {report['runs']} runs; {report['wall_minutes']:.1f} min).")
+    took = f"{report['wall_minutes']:.1f} min"
+    if report.get("command_minutes"):
+        took = (f"{report['command_minutes']:.1f} min in all: {report['before_measuring_minutes']:.1f} min building megafs "
+                f"({report['build_minutes']:.1f} min) beside making the peers' artifacts, then {report['wall_minutes']:.1f} min")
+    L.append(f"Command: `{report['command']}` ({report['rounds']} process(es) per engine and model, "
+             f"each 1 warm-up run + {report['runs']} runs; {took}).")
     L.append("Versions: " + ", ".join(f"{k} {v}" for k, v in report["versions"].items()) + ".")
     L.append("")
     L.append("| model | engine | load | first run | median (min-max) | peak RSS MB | size MB | max abs vs PyTorch | cosine | PSNR dB |")
@@ -836,10 +874,12 @@ def main(argv=None):
     ap.add_argument("--models", default=None, help=f"comma-separated cases (default: {','.join(MAIN_CASES)})")
     ap.add_argument("--engines", default=None, help=f"comma-separated engines (default: all: {','.join(ALL_ENGINES)})")
     ap.add_argument("--runs", type=int, default=None, help="timed runs per process after the warm-up (default 5)")
-    ap.add_argument("--rounds", type=int, default=None, help="fresh processes per engine and model (default 2)")
+    ap.add_argument("--rounds", type=int, default=None, help="fresh processes per engine and model (default 1)")
     ap.add_argument("--no-kernels", action="store_true", help="skip the kernel and bandwidth figures")
     ap.add_argument("--no-scaling", action="store_true", help="skip the scaling table")
     ap.add_argument("--reconvert", action="store_true", help="convert the .mfs models again even if present")
+    ap.add_argument("--prepare-only", action="store_true",
+                    help="only make the artifacts that do not need megafs (run.sh does this while megafs builds)")
     ap.add_argument("--render", metavar="RESULTS_JSON", help="only render results.md / results.png again from a results.json")
     ap.add_argument("--quick", action="store_true",
                     help="development: ftm and encoder batch 1 only, 1 process x 2 runs, 3 kernel shapes, no scaling")
@@ -863,8 +903,21 @@ def main(argv=None):
         if e not in ALL_ENGINES:
             ap.error(f"unknown engine {e}; choose from {', '.join(ALL_ENGINES)}")
     runs = a.runs or (2 if a.quick else 5)
-    rounds = a.rounds or (1 if a.quick else 2)
+    rounds = a.rounds or 1
     scaling = not a.no_scaling and not a.quick
+    kernel_shapes = [] if a.no_kernels else QUICK_KERNEL_SHAPES if a.quick else KERNEL_SHAPES
+    if a.prepare_only:
+        art = Artifacts(Path(a.cache), os.path.abspath(a.megafs), reconvert=a.reconvert)
+        prepare_without_megafs(art, cases, engines, kernel_shapes)
+        if scaling:
+            prepare_without_megafs(art, [c for c in SCALING_CASES if c not in cases],
+                                   [e for e in SCALING_ENGINES if e in engines], [])
+        log(f"artifacts without megafs made in {(time.time() - t_start) / 60:.1f} min: "
+            + ", ".join(f"{k} {v:.0f} s" for k, v in art.prep_seconds.items()))
+        Path(a.out).mkdir(parents=True, exist_ok=True)
+        (Path(a.out) / "prepare.json").write_text(json.dumps(
+            {"seconds": art.prep_seconds, "notes": art.notes, "wall_minutes": (time.time() - t_start) / 60}, indent=1))
+        return
     if not os.path.exists(a.megafs):
         ap.error(f"no megafs binary at {a.megafs} (build it: swift build -c release --scratch-path .build-bench)")
     outroot = Path(a.out)
@@ -873,6 +926,14 @@ def main(argv=None):
     outroot.mkdir(parents=True, exist_ok=True)
     minfo = machine_info()
     art = Artifacts(Path(a.cache), os.path.abspath(a.megafs), reconvert=a.reconvert)
+    # What run.sh made while megafs built (--prepare-only), and the build's own time.
+    prepared = {}
+    if (outroot / "prepare.json").exists():
+        prepared = json.loads((outroot / "prepare.json").read_text())
+        (outroot / "prepare.json").unlink()
+        art.notes.update(prepared.get("notes", {}))
+    build_seconds = float(os.environ.get("BENCH_BUILD_SECONDS", "0") or 0)
+    overlapped_seconds = float(os.environ.get("BENCH_OVERLAP_SECONDS", "0") or 0)
     if not art.has_int8:
         log("megafs convert has no --quantize: the megafs int8 rows are skipped")
     results, skipped = {}, {}
@@ -889,8 +950,13 @@ def main(argv=None):
         except OSError:
             report["loadavg_after"] = None
         report["artifact_notes"] = art.notes
-        report["artifact_seconds"] = art.prep_seconds
+        report["artifact_seconds"] = {**prepared.get("seconds", {}), **art.prep_seconds}
         report["wall_minutes"] = (time.time() - t_start) / 60
+        if overlapped_seconds:
+            # run.sh: the build and the artifacts without megafs ran side by side before this.
+            report["build_minutes"] = build_seconds / 60
+            report["before_measuring_minutes"] = overlapped_seconds / 60
+            report["command_minutes"] = report["wall_minutes"] + overlapped_seconds / 60
         report["complete"] = final
         md = render(report)
         if not final:
@@ -908,7 +974,7 @@ def main(argv=None):
                              for c in SCALING_CASES if c in results}
     if not a.no_kernels:
         log("kernels")
-        report["kernels"] = kernels(art, QUICK_KERNEL_SHAPES if a.quick else KERNEL_SHAPES, 3, minfo)
+        report["kernels"] = kernels(art, kernel_shapes, 3, minfo)
         report["triad"] = triad(art.b / "kernels")
         if report["triad"].get("triad_gbs"):
             log(f"  triad {report['triad']['triad_gbs']:.1f} GB/s")

@@ -302,6 +302,8 @@ def main(argv=None):
                     help="store weights in <model>.onnx.data (auto: only above 1.8 GB)")
     ap.add_argument("--threads", type=int, default=None, help="torch / ORT threads")
     ap.add_argument("--no-check", action="store_true", help="skip the activation sanity check")
+    ap.add_argument("--state-dict", action="store_true",
+                    help="also save each model's PyTorch weights as OUTPUT/<model>.pt (for benchmarks)")
     ap.add_argument("-o", "--output", default="out", help="output directory")
     a = ap.parse_args(argv)
     if not (a.encoder or a.swapper or a.generator):
@@ -362,6 +364,11 @@ def main(argv=None):
               flush=True)
         if stats:
             print(f"[{stem}] activation stats: {json.dumps(stats)}", flush=True)
+        if a.state_dict:
+            # The weights that produced the golden outputs above; written atomically.
+            tmp = out / f"{stem}.pt.tmp"
+            torch.save(model.state_dict(), tmp)
+            os.replace(tmp, out / f"{stem}.pt")
         entries.append(entry)
         update_manifest(out / "manifest.json", [entry])
         del model

@@ -4,6 +4,8 @@
 #   examples/export/export_full.sh [OUTROOT]    (default /work/full)
 # writes OUTROOT/torchscript/ and OUTROOT/dynamo/, a log per model, and the
 # wall time / peak memory of each run in OUTROOT/<exporter>/<model>.time
+# Environment: EXPORTERS, MODELS (subsets), PYTHON, CHECKPOINT, GEN_CHECKPOINT, EXPORT_ARGS
+# (extra export.py options, e.g. --state-dict).
 set -uo pipefail
 here="$(cd "$(dirname "$0")" && pwd)"
 out="${1:-/work/full}"
@@ -25,7 +27,7 @@ for exporter in ${EXPORTERS:-torchscript dynamo}; do
     esac
     echo "== $exporter $what $(date -u +%H:%M:%S)"
     /usr/bin/time -f "wall %e s, peak RSS %M kB" -o "$out/$exporter/$what.time" \
-      "$py" "$here/export.py" "${flag[@]}" "${args[@]}" -o "$out/$exporter" \
+      "$py" "$here/export.py" "${flag[@]}" "${args[@]}" ${EXPORT_ARGS:-} -o "$out/$exporter" \
       >"$out/$exporter/$what.log" 2>&1
     echo "   rc $? $(cat "$out/$exporter/$what.time" | tail -1)"
     grep '^\[' "$out/$exporter/$what.log" | grep -v 'activation stats' | sed 's/^/   /'
