@@ -19,8 +19,9 @@ struct Run: ParsableCommand {
             and memory of every operator and the peak arena size.
 
             Environment (for measurements and tests): MEGAFS_CONV=auto|im2col|direct picks how \
-            3x3 convolutions and stride-2 transposed convolutions are computed; \
-            MEGAFS_CONV3X3_PATH=ref|avx2 forces a kernel path of the direct ones.
+            3x3 convolutions and stride-2 transposed convolutions are computed (auto: im2col + \
+            sgemm, the faster on the machines measured; direct: the direct 3x3 and sub-pixel \
+            kernels); MEGAFS_CONV3X3_PATH=ref|avx2 forces a kernel path of the direct ones.
             """)
 
     @Argument(help: "The model file (.mfs; an .onnx file is imported and optimised on the fly).")

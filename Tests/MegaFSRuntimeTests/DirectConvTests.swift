@@ -86,7 +86,7 @@ private func naiveConv3x3(_ x: [Float], cin: Int, h: Int, w: Int, weight: [Float
     }
 }
 
-@Test func wideConvsRunDirectAndMatchTheReference() throws {
+@Test func convsForcedDirectRunItAndMatchTheReference() throws {
     var rng = Rng(92)
     var b = GraphBuilder()
     // Batch 2, an output channel count that is not a multiple of 4, a width with a tail; large
@@ -96,12 +96,18 @@ private func naiveConv3x3(_ x: [Float], cin: Int, h: Int, w: Int, weight: [Float
                    ["pads": .ints([1, 1, 1, 1]), "kernel_shape": .ints([3, 3])])
     y = b.node("Relu", [y])
     b.output(y)
-    let s = try expectMatchesReference(b, "direct conv + bias + relu")
+    let s = try expectMatchesReference(b, conv: .direct, "direct conv + bias + relu")
     let names = (s.lastPlanSummary?.kernels ?? []).map(\.name)
     #expect(names.contains { $0.hasPrefix("conv(direct3x3") }, "\(names)")
+    // auto (see ConvAlgorithm) and im2col take im2col + sgemm.
+    for algorithm in [ConvAlgorithm.auto, .im2col] {
+        let s = try expectMatchesReference(b, conv: algorithm, "conv + bias + relu, \(algorithm)")
+        let names = (s.lastPlanSummary?.kernels ?? []).map(\.name)
+        #expect(names.contains("conv(im2col)"), "\(algorithm): \(names)")
+    }
 }
 
-@Test func modulatedConvRunsDirectAtGeneratorLikeWidths() throws {
+@Test func modulatedConvForcedDirectRunsIt() throws {
     var rng = Rng(93)
     var b = GraphBuilder()
     let cin = 6, cout = 5, dim = 8
@@ -113,7 +119,7 @@ private func naiveConv3x3(_ x: [Float], cin: Int, h: Int, w: Int, weight: [Float
     y = b.node("Add", [y, b.constant(rng.tensor([1, cout, 1, 1]))])
     y = b.node("LeakyRelu", [y], ["alpha": .float(0.2)])
     b.output(y)
-    let s = try expectMatchesReference(b, "modulated direct conv")
+    let s = try expectMatchesReference(b, conv: .direct, "modulated direct conv")
     let names = (s.lastPlanSummary?.kernels ?? []).map(\.name)
     #expect(names.contains { $0.hasPrefix("modconv(direct3x3") }, "\(names)")
 }

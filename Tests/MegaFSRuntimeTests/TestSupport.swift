@@ -136,9 +136,9 @@ struct GraphBuilder {
 /// Runs a graph through a session (fast kernels, fusion as asked) and through the reference
 /// kernels; expects every graph output to match.
 @discardableResult
-func expectMatchesReference(_ b: GraphBuilder, fusion: Bool = true, relative: Float = 1e-4, _ what: String,
-                            sourceLocation: SourceLocation = #_sourceLocation) throws -> InferenceSession {
-    let session = try InferenceSession(graph: b.graph, options: SessionOptions(threads: 2, enableFusion: fusion))
+func expectMatchesReference(_ b: GraphBuilder, fusion: Bool = true, relative: Float = 1e-4, conv: ConvAlgorithm? = nil,
+                            _ what: String, sourceLocation: SourceLocation = #_sourceLocation) throws -> InferenceSession {
+    let session = try InferenceSession(graph: b.graph, options: SessionOptions(threads: 2, enableFusion: fusion, convAlgorithm: conv))
     let got = try session.run(b.feeds)
     let want = try referenceValues(b.graph, b.feeds)
     for o in b.graph.outputs {

@@ -94,7 +94,7 @@ final class ConvKernel: RuntimeKernel {
     var scratchBytes: Int { int8Weights == nil ? floatScratchBytes : int8ScratchOffset + int8ScratchBytes }
 
     init(geometry g: ConvGeometry, x: Int, w: Int, y: Int, modulation: Modulation?, epilogue: ConvEpilogue,
-         int8Weights: PackedInt8Weights? = nil) {
+         algorithm: ConvAlgorithm = .auto, int8Weights: PackedInt8Weights? = nil) {
         self.g = g; self.x = x; self.w = w; self.y = y
         self.modulation = modulation; self.epilogue = epilogue
         // A modulated pointwise conv scales its (float) weight by the style: no int8 there.
@@ -121,7 +121,7 @@ final class ConvKernel: RuntimeKernel {
             weightScratchBytes = modulation != nil ? g.cout * g.cin * 4 : 0
             direct = nil
             name = modulation != nil ? "modconv(pointwise)" : "conv(pointwise)"
-        } else if self.int8Weights == nil, let plan = DirectConvPlan(g) {
+        } else if self.int8Weights == nil, let plan = DirectConvPlan(g, algorithm: algorithm) {
             bandRows = plan.rows
             colBytes = plan.bandBytes
             weightScratchBytes = 0
@@ -364,11 +364,11 @@ final class ConvTransposeKernel: RuntimeKernel {
 
     /// `constantWeight`: the weight's values when known at build time (the sub-pixel path packs them).
     init(geometry g: ConvGeometry, x: Int, w: Int, y: Int, modulation: Modulation?,
-         blur: (geometry: UpFirDnGeometry, kernel: [Float])?, epilogue: ConvEpilogue,
+         blur: (geometry: UpFirDnGeometry, kernel: [Float])?, epilogue: ConvEpilogue, algorithm: ConvAlgorithm = .auto,
          constantWeight: @autoclosure () -> Tensor? = nil, weightIsQuantized: Bool = false) {
         self.g = g; self.x = x; self.w = w; self.y = y
         self.modulation = modulation; self.blur = blur; self.epilogue = epilogue
-        subPixel = SubPixelConvTransposePlan(g, weight: constantWeight())
+        subPixel = SubPixelConvTransposePlan(g, weight: constantWeight(), algorithm: algorithm)
         packsQuantizedWeight = subPixel != nil && weightIsQuantized
         let m = g.coutG * g.kh * g.kw
         let rowBytes = m * g.w * 4

@@ -24,12 +24,20 @@ enum Conv3x3Path: Int32, CaseIterable, CustomStringConvertible, Sendable {
     }()
 }
 
-/// How a convolution that could run either way is computed; `MEGAFS_CONV` (auto, im2col,
-/// direct) forces one for tests and measurements.
-enum ConvAlgorithm: String, Sendable {
+/// How a convolution that could run either way is computed: `SessionOptions.convAlgorithm`,
+/// else `MEGAFS_CONV` (auto, im2col, direct), else auto.
+///
+/// auto is im2col + sgemm everywhere. Measured in the full models on the 2-core AVX2 VM with 2
+/// threads (alternating processes, per-node profiles): im2col + OpenBLAS was as fast as or
+/// faster than the direct 3x3 kernel at every generator and encoder shape (by 15-40 % at 512 ch
+/// x 32-64 px, 256 ch x 128 px and the encoder's FPN convs; within the noise at 128 ch x 256 px
+/// and wider), and GEMM + col2im beat the sub-pixel transposed conv at 256 and 512 px input. The
+/// direct kernels had been chosen from one-thread measurements; OpenBLAS scales better to two.
+/// On AVX-512 machines OpenBLAS's kernels are wider still, while ours are AVX2.
+public enum ConvAlgorithm: String, Sendable, CaseIterable {
     case auto, im2col, direct
 
-    static let configured: ConvAlgorithm = getenv("MEGAFS_CONV").flatMap { ConvAlgorithm(rawValue: String(cString: $0)) } ?? .auto
+    static let environment: ConvAlgorithm = getenv("MEGAFS_CONV").flatMap { ConvAlgorithm(rawValue: String(cString: $0)) } ?? .auto
 }
 
 /// A direct 3x3 conv's band layout: `rows` output rows per band, each band's padded input
@@ -44,13 +52,12 @@ struct DirectConvPlan {
     /// four output channels sweeps it.
     static let bandBudgetBytes = 1 << 20
 
-    init?(_ g: ConvGeometry, algorithm: ConvAlgorithm = .configured, path: Conv3x3Path = .best) {
+    init?(_ g: ConvGeometry, algorithm: ConvAlgorithm, path: Conv3x3Path = .best) {
         guard g.kh == 3, g.kw == 3, g.sh == 1, g.sw == 1, g.dh == 1, g.dw == 1, g.groups == 1,
               g.padTop == 1, g.padLeft == 1, g.padBottom == 1, g.padRight == 1 else { return nil }
         switch algorithm {
-        case .im2col: return nil
+        case .auto, .im2col: return nil    // see ConvAlgorithm
         case .direct: break
-        case .auto: guard g.ow >= 16 else { return nil }
         }
         paddedWidth = g.w + 2
         let rowBytes = g.cin * paddedWidth * 4

@@ -70,6 +70,8 @@ struct KernelRequest {
     let outputs: [ValueDesc?]
     /// Multiply int8 weights with dynamically quantized int8 activations where a kernel can.
     var int8Activations = false
+    /// How convolutions that could run either way are computed.
+    var convAlgorithm = ConvAlgorithm.auto
 
     func input(_ i: Int) -> ValueDesc? { i < inputs.count ? inputs[i] : nil }
     var allFloat32: Bool {

@@ -33,17 +33,14 @@ struct SubPixelConvTransposePlan {
 
     /// `weight`: the constant [Cin, Cout, 3, 3] weight; evaluated only when the geometry and
     /// the algorithm choose this path (dequantizing an int8 weight is not free).
-    init?(_ g: ConvGeometry, weight: @autoclosure () -> Tensor?, algorithm: ConvAlgorithm = .configured,
+    init?(_ g: ConvGeometry, weight: @autoclosure () -> Tensor?, algorithm: ConvAlgorithm,
           path: Conv3x3Path = .best) {
         guard g.kh == 3, g.kw == 3, g.sh == 2, g.sw == 2, g.dh == 1, g.dw == 1, g.groups == 1,
               g.padTop == 0, g.padLeft == 0, g.padBottom == 0, g.padRight == 0,
               g.oh == 2 * g.h + 1, g.ow == 2 * g.w + 1 else { return nil }
         switch algorithm {
-        case .im2col: return nil
+        case .auto, .im2col: return nil    // see ConvAlgorithm
         case .direct: break
-        // Measured on the generator (1 thread, loaded machine): clearly ahead of GEMM + col2im
-        // at 512 px input (0.8-1.0 s against 1.25 s), even at 128-256 px, behind below.
-        case .auto: guard g.w >= 256 else { return nil }
         }
         guard let weight = weight(), weight.dtype == .float32, weight.shape == [g.cin, g.cout, 3, 3] else { return nil }
         // Phase rows are computed in whole 8-column tiles (W + 1 = 9, 17, 33 ... would

@@ -21,14 +21,18 @@ public struct SessionOptions: Sendable {
     /// with int8 dot products (AVX-512 VNNI, AVX2 or portable C, chosen from the CPU). Off:
     /// int8 weights are dequantized just before use and multiplied in float32.
     public var int8Activations: Bool
+    /// How 3x3 convolutions and stride-2 transposed ones are computed (see `ConvAlgorithm`);
+    /// nil: `MEGAFS_CONV` or auto.
+    public var convAlgorithm: ConvAlgorithm?
 
     public init(threads: Int? = nil, enableFusion: Bool = true, fastKernels: Bool = true,
-                gemm: any GemmBackend = OpenBLASGemm(), int8Activations: Bool = false) {
+                gemm: any GemmBackend = OpenBLASGemm(), int8Activations: Bool = false, convAlgorithm: ConvAlgorithm? = nil) {
         self.threads = max(1, threads ?? ProcessInfo.processInfo.activeProcessorCount)
         self.enableFusion = enableFusion
         self.fastKernels = fastKernels
         self.gemm = gemm
         self.int8Activations = int8Activations
+        self.convAlgorithm = convAlgorithm
     }
 }
 
