@@ -16,7 +16,9 @@ struct Run: ParsableCommand {
             declares); a model with one input also takes a bare path. Each output is written as \
             DIR/<output name>.npy, the name made file-safe. --repeat N runs N more times after the \
             first and reports min/median/max latency (loading excluded). --profile prints the time \
-            and memory of every operator and the peak arena size.
+            and memory of every operator and the peak arena size, and for convolutions and GEMMs \
+            their GFLOP/s and percent of the machine's nominal peak (clock x vector lanes x 2 FMA \
+            units x threads, stated).
 
             Environment (for measurements and tests): MEGAFS_CONV=auto|im2col|direct picks how \
             3x3 convolutions and stride-2 transposed convolutions are computed (auto: im2col + \
@@ -45,6 +47,9 @@ struct Run: ParsableCommand {
     @Flag(help: "Time every operator; print per-operator time and memory, and the peak arena.")
     var profile = false
 
+    @Option(name: .customLong("profile-nodes"), help: "With --profile: how many of the slowest nodes to list (0: all).")
+    var profileNodes: Int = 15
+
     @Option(help: "Runs after the first one, for latency statistics.")
     var `repeat`: Int = 0
 
@@ -54,6 +59,7 @@ struct Run: ParsableCommand {
     func validate() throws {
         guard threads >= 1 else { throw ValidationError("--threads must be at least 1") }
         guard `repeat` >= 0 else { throw ValidationError("--repeat must be 0 or more") }
+        guard profileNodes >= 0 else { throw ValidationError("--profile-nodes must be 0 or more") }
         guard !inputs.isEmpty else { throw ValidationError("no input given: use --input NAME=path.npy") }
     }
 
@@ -100,8 +106,23 @@ struct Run: ParsableCommand {
                     "total_ms": Self.round(p.totalMilliseconds),
                     "arena_bytes": p.arenaBytes,
                     "unshared_bytes": p.unsharedBytes,
-                    "operators": p.byOperatorType.map { ["op": $0.opType, "count": $0.count, "ms": Self.round($0.milliseconds), "output_bytes": $0.outputBytes] },
+                    "operators": p.byOperatorType.map { row -> [String: Any] in
+                        var o: [String: Any] = ["op": row.opType, "count": row.count, "ms": Self.round(row.milliseconds),
+                                                "output_bytes": row.outputBytes]
+                        if row.flops > 0 && row.milliseconds > 0 {
+                            o["gflop"] = Self.round(row.flops / 1e9)
+                            o["gflops_per_s"] = Self.round(row.flops / row.milliseconds / 1e6)
+                        }
+                        return o
+                    },
+                    "gflop": Self.round(p.totalFlops / 1e9),
                 ]
+                if let peak = MachinePeak.current(threads: threads) {
+                    var prof = object["profile"] as! [String: Any]
+                    prof["peak_gflops_per_s"] = Self.round(peak.gflopsPerSecond)
+                    prof["peak_assumption"] = peak.assumption
+                    object["profile"] = prof
+                }
             }
             let data = try JSONSerialization.data(withJSONObject: object, options: [.prettyPrinted, .sortedKeys])
             print(String(decoding: data, as: UTF8.self))
@@ -199,17 +220,33 @@ struct Run: ParsableCommand {
 
     func printProfile(_ p: RunProfile) {
         print("machine: \(RuntimeInfo.summary)")
-        print("profile: total \(Self.fmt(p.totalMilliseconds)) ms, peak arena \(Self.bytes(p.arenaBytes)) (without reuse \(Self.bytes(p.unsharedBytes))), outputs \(Self.bytes(p.outputBytes))")
-        print("  " + "operator [kernel]".padding(toLength: 44, withPad: " ", startingAt: 0) + "nodes".leftPad(6) + "ms".leftPad(11) + "%".leftPad(7) + "written".leftPad(11))
+        let peak = MachinePeak.current(threads: threads)
+        if let peak { print(String(format: "peak: %.0f GFLOP/s = ", peak.gflopsPerSecond) + peak.assumption) }
+        // GFLOP/s and % of peak where the kernel counts its work (convolutions, GEMMs).
+        func rate(_ flops: Double, _ ms: Double) -> String {
+            guard flops > 0, ms > 0 else { return "".leftPad(9) + "".leftPad(7) }
+            let g = flops / ms / 1e6
+            return String(format: "%.1f", g).leftPad(9) + (peak.map { String(format: "%.0f%%", 100 * g / $0.gflopsPerSecond) } ?? "-").leftPad(7)
+        }
+        let total = p.totalFlops
+        print("profile: total \(Self.fmt(p.totalMilliseconds)) ms, peak arena \(Self.bytes(p.arenaBytes)) (without reuse \(Self.bytes(p.unsharedBytes))), outputs \(Self.bytes(p.outputBytes))"
+              + (total > 0 ? String(format: ", %.2f GFLOP counted: %.1f GFLOP/s over the whole run", total / 1e9, total / p.totalMilliseconds / 1e6) : ""))
+        print("  " + "operator [kernel]".padding(toLength: 44, withPad: " ", startingAt: 0) + "nodes".leftPad(6) + "ms".leftPad(11) + "%".leftPad(7)
+              + "GFLOP/s".leftPad(9) + "% peak".leftPad(7) + "written".leftPad(11))
         for row in p.byOperatorType {
             let pct = p.totalMilliseconds > 0 ? 100 * row.milliseconds / p.totalMilliseconds : 0
             print("  " + row.opType.padding(toLength: 44, withPad: " ", startingAt: 0) + String(row.count).leftPad(6)
-                  + Self.fmt(row.milliseconds).leftPad(11) + String(format: "%.1f", pct).leftPad(7) + Self.bytes(row.outputBytes).leftPad(11))
+                  + Self.fmt(row.milliseconds).leftPad(11) + String(format: "%.1f", pct).leftPad(7) + rate(row.flops, row.milliseconds)
+                  + Self.bytes(row.outputBytes).leftPad(11))
         }
         print("  slowest nodes:")
-        for op in p.operators.sorted(by: { $0.milliseconds > $1.milliseconds }).prefix(15) {
+        let slowest = p.operators.sorted(by: { $0.milliseconds > $1.milliseconds })
+        for op in slowest.prefix(profileNodes > 0 ? profileNodes : slowest.count) {
             let mem = "out \(Self.bytes(op.outputBytes))" + (op.scratchBytes > 0 ? ", scratch \(Self.bytes(op.scratchBytes))" : "")
-            print("    \(Self.fmt(op.milliseconds).leftPad(9)) ms  \(op.opType) [\(op.kernel)] \(op.node)  (\(mem))")
+            let speed = op.gflopsPerSecond.map { g in
+                String(format: ", %.1f GFLOP/s", g) + (peak.map { String(format: ", %.0f%% of peak", 100 * g / $0.gflopsPerSecond) } ?? "")
+            } ?? ""
+            print("    \(Self.fmt(op.milliseconds).leftPad(9)) ms  \(op.opType) [\(op.kernel)] \(op.node)  (\(mem)\(speed))")
         }
     }
 

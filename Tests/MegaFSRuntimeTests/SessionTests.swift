@@ -108,6 +108,26 @@ import MegaFSFormat
     #expect(prof.operators.allSatisfy { $0.milliseconds >= 0 })
     #expect(prof.arenaBytes == fast.lastPlanSummary?.arenaBytes)
     #expect(slow.lastPlanSummary?.kernels.map(\.name) == ["reference"])
+    // The conv (bias and ReLU fused) counts 2 x 6 x 4 x 9 x 12 x 12 flops; MaxPool none.
+    let convFlops = Double(2 * 6 * 4 * 9 * 144)
+    #expect(prof.operators.map(\.flops) == [convFlops, 0])
+    #expect(prof.totalFlops == convFlops)
+}
+
+@Test func profileCountsTransposedConvsByInputPixelsAndGemms() throws {
+    var rng = Rng(44)
+    var b = GraphBuilder()
+    let x = b.input("x", rng.tensor([2, 3, 5, 5]))
+    let t = b.node("ConvTranspose", [x, b.constant(rng.tensor([3, 4, 3, 3]))], ["strides": .ints([2, 2])])
+    b.output(t)
+    let m = b.input("m", rng.tensor([7, 10]))
+    let g = b.node("Gemm", [m, b.constant(rng.tensor([10, 6]))])
+    b.output(g)
+    let (_, profile) = try InferenceSession(graph: b.graph, options: SessionOptions(threads: 1)).run(b.feeds, profile: true)
+    let flops = Dictionary(uniqueKeysWithValues: try #require(profile).operators.map { ($0.opType, $0.flops) })
+    #expect(flops["ConvTranspose"] == Double(2 * 2 * 3 * 4 * 9 * 25))
+    #expect(flops["Gemm"] == Double(2 * 7 * 6 * 10))
+    #expect(MachinePeak.current(threads: 2).map { $0.gflopsPerSecond > 0 } ?? true)
 }
 
 @Test func gemmBackendIsReplaceable() throws {

@@ -17,5 +17,6 @@ mfs_cpu_features mfs_detect_cpu(void);
 
 #include "conv3x3.h"
 #include "convtaps.h"
+#include "sgemm_nt.h"
 
 #endif

@@ -1,3 +1,4 @@
+import CKernels
 import MegaFSGraph
 #if canImport(Glibc)
 import Glibc
@@ -74,6 +75,13 @@ final class ConvKernel: RuntimeKernel {
     /// (the bandwidth-bound part of the encoder's 512->512 convs at 8x8 and below) are read once.
     let mergesBatch: Bool
     let mergedOutBytes: Int
+    /// A merged-batch conv with at most `streamedMaxColumns` columns multiplies with
+    /// `mfs_sgemm_nt` (each weight row streamed once per pair of columns, no packing; the
+    /// columns transposed into scratch) instead of sgemm, which spends most of such a product
+    /// packing the weight: the encoder's 512->512 mapping convs at 8x8 output and below.
+    let streamsWeights: Bool
+    let transposedBytes: Int
+    static let streamedMaxColumns = 32
     /// Set when the conv runs the direct 3x3 kernel (bands of padded input instead of im2col).
     let direct: DirectConvPlan?
 
@@ -89,7 +97,8 @@ final class ConvKernel: RuntimeKernel {
     var pointwiseBlock: Int { min(g.oh * g.ow, max(256, (1 << 20) / max(1, g.coutG * 4))) }
 
     var kernelName: String { int8Weights == nil ? name : name + "+int8" }
-    var floatScratchBytes: Int { colBytes + weightScratchBytes + demodBytes + mergedOutBytes }
+    var flops: Double { g.convFlops }
+    var floatScratchBytes: Int { colBytes + weightScratchBytes + demodBytes + mergedOutBytes + transposedBytes }
     var int8ScratchOffset: Int { Planner.align(floatScratchBytes) }
     var scratchBytes: Int { int8Weights == nil ? floatScratchBytes : int8ScratchOffset + int8ScratchBytes }
 
@@ -101,18 +110,24 @@ final class ConvKernel: RuntimeKernel {
         self.int8Weights = g.isPointwise && modulation != nil ? nil : int8Weights
         let k = g.cinG * g.kh * g.kw
         let p = g.oh * g.ow
-        if g.n > 1 && g.groups == 1 && modulation == nil && p * g.n <= 1024 && k * p * g.n * 4 <= im2colBudgetBytes {
+        let streams = algorithm != .im2col && self.int8Weights == nil && !g.isPointwise && g.groups == 1 && modulation == nil
+            && p * g.n <= Self.streamedMaxColumns && k * p * g.n * 4 <= im2colBudgetBytes
+        if streams || (g.n > 1 && g.groups == 1 && modulation == nil && p * g.n <= 1024 && k * p * g.n * 4 <= im2colBudgetBytes) {
             mergesBatch = true
+            streamsWeights = streams
             bandRows = g.oh
             colBytes = ((k * p * g.n * 4 + 63) / 64) * 64
             mergedOutBytes = ((g.cout * p * g.n * 4 + 63) / 64) * 64
+            transposedBytes = streams ? colBytes : 0
             weightScratchBytes = 0
             demodBytes = 0
             direct = nil
-            name = "conv(batched)"
+            name = streams ? "conv(streamed)" : "conv(batched)"
             return
         }
         mergesBatch = false
+        streamsWeights = false
+        transposedBytes = 0
         mergedOutBytes = 0
         if g.isPointwise {
             // Columns of the output in blocks (the B operand is read in place).
@@ -156,7 +171,20 @@ final class ConvKernel: RuntimeKernel {
                 im2col(px + n * g.cin * HW, col: col + n * P, rows: 0..<g.oh, scale: nil, threads: threads, colStride: cols)
             }
             let out = ctx.scratchF32(offset: colBytes)
-            multiply(ctx, a: pw, m: g.cout, k: K, b: col, ldb: cols, cols: cols, c: out, ldc: cols)
+            if streamsWeights {
+                let bt = ctx.scratchF32(offset: colBytes + mergedOutBytes)
+                let colIn = UnsafePointer(col)
+                threads.forRanges(cols) { range in
+                    for j in range { for kk in 0..<K { bt[j * K + kk] = colIn[kk * cols + j] } }
+                }
+                let path = Conv3x3Path.best.rawValue, cout = g.cout
+                threads.forRanges((cout + 3) / 4) { range in
+                    mfs_sgemm_nt(path, pw, K, bt, K, Int32(K), Int32(range.lowerBound * 4), Int32(min(cout, range.upperBound * 4)),
+                                 Int32(cols), out, cols)
+                }
+            } else {
+                multiply(ctx, a: pw, m: g.cout, k: K, b: col, ldb: cols, cols: cols, c: out, ldc: cols)
+            }
             threads.forEach(g.cout, minPerThread: max(1, 4096 / cols)) { o in
                 for n in 0..<g.n {
                     let dst = py + (n * g.cout + o) * P
@@ -293,6 +321,7 @@ final class DepthwiseConvKernel: RuntimeKernel {
     let x: Int, w: Int, y: Int
     let epilogue: ConvEpilogue
     var kernelName: String { "conv(depthwise)" }
+    var flops: Double { g.convFlops }
 
     init(geometry: ConvGeometry, x: Int, w: Int, y: Int, epilogue: ConvEpilogue) {
         g = geometry; self.x = x; self.w = w; self.y = y; self.epilogue = epilogue
@@ -359,6 +388,7 @@ final class ConvTransposeKernel: RuntimeKernel {
     let packsQuantizedWeight: Bool
 
     var kernelName: String { name }
+    var flops: Double { g.transposedFlops }
     var scratchBytes: Int { colBytes + xBandBytes + tBytes + demodBytes }
     var skipsFloatWeight: Int? { packsQuantizedWeight ? w : nil }
 

@@ -110,6 +110,11 @@ struct ConvGeometry: Equatable {
     var groups = 1
     var cinG: Int { cin / groups }
     var coutG: Int { cout / groups }
+    /// 2 x the multiply-adds of the convolution, zeros of the padding included.
+    var convFlops: Double { 2 * Double(n) * Double(cout) * Double(cinG * kh * kw) * Double(oh * ow) }
+    /// The same of a transposed conv (this geometry read as ConvTranspose's: x [N, Cin, H, W]),
+    /// counted by input pixels: no zero insertion.
+    var transposedFlops: Double { 2 * Double(n) * Double(cin) * Double(coutG * kh * kw) * Double(h * w) }
     var isPointwise: Bool {
         kh == 1 && kw == 1 && sh == 1 && sw == 1 && padTop == 0 && padLeft == 0 && padBottom == 0 && padRight == 0
     }

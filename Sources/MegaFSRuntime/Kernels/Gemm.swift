@@ -11,6 +11,7 @@ final class GemmKernel: RuntimeKernel {
     let activation: Activation
     let gain: Float
     var kernelName: String { m == 1 ? "gemv" : "gemm" }
+    var flops: Double { 2 * Double(m) * Double(n) * Double(k) }
 
     init(a: ValueDesc, b: ValueDesc, c: ValueDesc?, y: ValueDesc, transA: Bool, transB: Bool,
          alpha: Float, beta: Float, activation: Activation, gain: Float) {
@@ -81,6 +82,7 @@ final class MatMulKernel: RuntimeKernel {
     let offsetsA: [Int], offsetsB: [Int]
     let foldBatch: Bool
     var kernelName: String { "matmul" }
+    var flops: Double { 2 * Double(batch) * Double(m) * Double(n) * Double(k) }
 
     init?(a: ValueDesc, b: ValueDesc, y: ValueDesc) {
         var sa = a.shape, sb = b.shape

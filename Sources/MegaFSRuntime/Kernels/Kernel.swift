@@ -37,10 +37,14 @@ protocol RuntimeKernel: AnyObject {
     /// The slot of a float weight input this kernel does not read because it multiplies with
     /// the int8 weight directly (dynamic int8 mode): its DequantizeLinear step can be dropped.
     var skipsFloatWeight: Int? { get }
+    /// Floating-point operations of one run (a multiply-add counts 2), for profiles' GFLOP/s;
+    /// 0 where not counted (data movement, elementwise, reference kernels).
+    var flops: Double { get }
     func run(_ ctx: KernelContext) throws
 }
 
 extension RuntimeKernel {
+    var flops: Double { 0 }
     var scratchBytes: Int { 0 }
     var aliasing: Aliasing { .none }
     var skipsFloatWeight: Int? { nil }

@@ -46,6 +46,9 @@ public struct OperatorProfile: Sendable {
     public var outputBytes: Int
     /// Bytes of scratch memory (im2col bands, transposed-conv planes) the kernel uses.
     public var scratchBytes: Int
+    /// Floating-point operations of the node (a multiply-add counts 2); 0 where not counted.
+    public var flops: Double = 0
+    public var gflopsPerSecond: Double? { flops > 0 && milliseconds > 0 ? flops / milliseconds / 1e6 : nil }
 }
 
 /// A profiled run: per node and in total.
@@ -59,16 +62,20 @@ public struct RunProfile: Sendable {
     /// Bytes of the graph outputs (allocated per run, outside the arena).
     public var outputBytes: Int
 
-    /// Totals per operator type: (op type, nodes, milliseconds, output bytes), slowest first.
-    public var byOperatorType: [(opType: String, count: Int, milliseconds: Double, outputBytes: Int)] {
-        var table: [String: (Int, Double, Int)] = [:]
+    /// Totals per operator type and kernel: (op type [kernel], nodes, milliseconds, output
+    /// bytes, flops), slowest first.
+    public var byOperatorType: [(opType: String, count: Int, milliseconds: Double, outputBytes: Int, flops: Double)] {
+        var table: [String: (Int, Double, Int, Double)] = [:]
         for op in operators {
-            let key = op.opType == op.kernel || op.kernel == "reference" ? "\(op.opType) [\(op.kernel)]" : "\(op.opType) [\(op.kernel)]"
-            let e = table[key] ?? (0, 0, 0)
-            table[key] = (e.0 + 1, e.1 + op.milliseconds, e.2 + op.outputBytes)
+            let key = "\(op.opType) [\(op.kernel)]"
+            let e = table[key] ?? (0, 0, 0, 0)
+            table[key] = (e.0 + 1, e.1 + op.milliseconds, e.2 + op.outputBytes, e.3 + op.flops)
         }
-        return table.map { ($0.key, $0.value.0, $0.value.1, $0.value.2) }.sorted { $0.milliseconds > $1.milliseconds }
+        return table.map { ($0.key, $0.value.0, $0.value.1, $0.value.2, $0.value.3) }.sorted { $0.milliseconds > $1.milliseconds }
     }
+
+    /// Counted floating-point operations of the whole run.
+    public var totalFlops: Double { operators.reduce(0) { $0 + $1.flops } }
 }
 
 /// What a plan for a set of input shapes looks like.
@@ -318,7 +325,7 @@ public final class InferenceSession: @unchecked Sendable {
                 let t1 = DispatchTime.now().uptimeNanoseconds
                 ops.append(OperatorProfile(node: step.node.displayName, opType: step.node.opType, kernel: step.kernel.kernelName,
                                            milliseconds: Double(t1 - t0) / 1e6, outputBytes: step.outputBytes,
-                                           scratchBytes: step.kernel.scratchBytes))
+                                           scratchBytes: step.kernel.scratchBytes, flops: step.kernel.flops))
             } else {
                 try step.kernel.run(ctx)
             }

@@ -1,0 +1,112 @@
+/* C = A x B^T for few columns: see sgemm_nt.h. The AVX2 path keeps 4 rows x 2 columns of lane
+ * sums in 8 registers: per 8 values of k, 4 row loads and 2 column loads feed 8 FMAs. */
+#include "sgemm_nt.h"
+#include "conv3x3.h"
+#include <math.h>
+
+#if defined(__x86_64__) || defined(__i386__)
+#define NT_X86 1
+#include <immintrin.h>
+#endif
+
+/* The lane-sum combination every path uses (the AVX2 horizontal sum's order). */
+static inline float nt_combine(const float s[8]) {
+    return ((s[0] + s[4]) + (s[2] + s[6])) + ((s[1] + s[5]) + (s[3] + s[7]));
+}
+
+static float nt_dot_ref(const float *a, const float *b, int k) {
+    float s[8] = {0, 0, 0, 0, 0, 0, 0, 0};
+    const int k8 = k & ~7;
+    for (int i = 0; i < k8; i += 8)
+        for (int l = 0; l < 8; l++) s[l] = fmaf(a[i + l], b[i + l], s[l]);
+    float t = nt_combine(s);
+    for (int i = k8; i < k; i++) t = fmaf(a[i], b[i], t);
+    return t;
+}
+
+static void nt_ref(const float *a, size_t lda, const float *bt, size_t ldbt, int k, int m0, int m1, int n,
+                   float *c, size_t ldc) {
+    for (int r = m0; r < m1; r++)
+        for (int j = 0; j < n; j++) c[(size_t)r * ldc + j] = nt_dot_ref(a + (size_t)r * lda, bt + (size_t)j * ldbt, k);
+}
+
+#ifdef NT_X86
+__attribute__((target("avx2,fma"))) static inline float nt_hsum(__m256 v) {
+    __m128 s4 = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1)); /* s0+s4, s1+s5, s2+s6, s3+s7 */
+    __m128 s2 = _mm_add_ps(s4, _mm_movehl_ps(s4, s4));                             /* (s0+s4)+(s2+s6), (s1+s5)+(s3+s7) */
+    __m128 s1 = _mm_add_ss(s2, _mm_shuffle_ps(s2, s2, 1));
+    return _mm_cvtss_f32(s1);
+}
+
+__attribute__((target("avx2,fma"))) static float nt_tail(const float *a, const float *b, int k8, int k, float t) {
+    for (int i = k8; i < k; i++) t = fmaf(a[i], b[i], t);
+    return t;
+}
+
+__attribute__((target("avx2,fma"))) static void nt_avx2(const float *a, size_t lda, const float *bt, size_t ldbt, int k,
+                                                         int m0, int m1, int n, float *c, size_t ldc) {
+    const int k8 = k & ~7;
+    int r = m0;
+    for (; r + 4 <= m1; r += 4) {
+        const float *a0 = a + (size_t)r * lda, *a1 = a0 + lda, *a2 = a1 + lda, *a3 = a2 + lda;
+        int j = 0;
+        for (; j + 2 <= n; j += 2) {
+            const float *b0 = bt + (size_t)j * ldbt, *b1 = b0 + ldbt;
+            __m256 s00 = _mm256_setzero_ps(), s01 = s00, s10 = s00, s11 = s00, s20 = s00, s21 = s00, s30 = s00, s31 = s00;
+            for (int i = 0; i < k8; i += 8) {
+                const __m256 x0 = _mm256_loadu_ps(b0 + i), x1 = _mm256_loadu_ps(b1 + i);
+                __m256 w = _mm256_loadu_ps(a0 + i);
+                s00 = _mm256_fmadd_ps(w, x0, s00); s01 = _mm256_fmadd_ps(w, x1, s01);
+                w = _mm256_loadu_ps(a1 + i);
+                s10 = _mm256_fmadd_ps(w, x0, s10); s11 = _mm256_fmadd_ps(w, x1, s11);
+                w = _mm256_loadu_ps(a2 + i);
+                s20 = _mm256_fmadd_ps(w, x0, s20); s21 = _mm256_fmadd_ps(w, x1, s21);
+                w = _mm256_loadu_ps(a3 + i);
+                s30 = _mm256_fmadd_ps(w, x0, s30); s31 = _mm256_fmadd_ps(w, x1, s31);
+            }
+            float *c0 = c + (size_t)r * ldc + j;
+            c0[0] = nt_tail(a0, b0, k8, k, nt_hsum(s00));            c0[1] = nt_tail(a0, b1, k8, k, nt_hsum(s01));
+            c0[ldc] = nt_tail(a1, b0, k8, k, nt_hsum(s10));          c0[ldc + 1] = nt_tail(a1, b1, k8, k, nt_hsum(s11));
+            c0[2 * ldc] = nt_tail(a2, b0, k8, k, nt_hsum(s20));      c0[2 * ldc + 1] = nt_tail(a2, b1, k8, k, nt_hsum(s21));
+            c0[3 * ldc] = nt_tail(a3, b0, k8, k, nt_hsum(s30));      c0[3 * ldc + 1] = nt_tail(a3, b1, k8, k, nt_hsum(s31));
+        }
+        for (; j < n; j++) {
+            const float *b0 = bt + (size_t)j * ldbt;
+            __m256 s0 = _mm256_setzero_ps(), s1 = s0, s2 = s0, s3 = s0;
+            for (int i = 0; i < k8; i += 8) {
+                const __m256 x0 = _mm256_loadu_ps(b0 + i);
+                s0 = _mm256_fmadd_ps(_mm256_loadu_ps(a0 + i), x0, s0);
+                s1 = _mm256_fmadd_ps(_mm256_loadu_ps(a1 + i), x0, s1);
+                s2 = _mm256_fmadd_ps(_mm256_loadu_ps(a2 + i), x0, s2);
+                s3 = _mm256_fmadd_ps(_mm256_loadu_ps(a3 + i), x0, s3);
+            }
+            float *c0 = c + (size_t)r * ldc + j;
+            c0[0] = nt_tail(a0, b0, k8, k, nt_hsum(s0));
+            c0[ldc] = nt_tail(a1, b0, k8, k, nt_hsum(s1));
+            c0[2 * ldc] = nt_tail(a2, b0, k8, k, nt_hsum(s2));
+            c0[3 * ldc] = nt_tail(a3, b0, k8, k, nt_hsum(s3));
+        }
+    }
+    for (; r < m1; r++) {
+        const float *a0 = a + (size_t)r * lda;
+        for (int j = 0; j < n; j++) {
+            const float *b0 = bt + (size_t)j * ldbt;
+            __m256 s0 = _mm256_setzero_ps();
+            for (int i = 0; i < k8; i += 8) s0 = _mm256_fmadd_ps(_mm256_loadu_ps(a0 + i), _mm256_loadu_ps(b0 + i), s0);
+            c[(size_t)r * ldc + j] = nt_tail(a0, b0, k8, k, nt_hsum(s0));
+        }
+    }
+}
+#endif
+
+void mfs_sgemm_nt(int path, const float *a, size_t lda, const float *bt, size_t ldbt, int k,
+                  int m0, int m1, int n, float *c, size_t ldc) {
+#ifdef NT_X86
+    if (path == MFS_CONV_AVX2 && mfs_conv3x3_path_available(MFS_CONV_AVX2)) {
+        nt_avx2(a, lda, bt, ldbt, k, m0, m1, n, c, ldc);
+        return;
+    }
+#endif
+    (void)path;
+    nt_ref(a, lda, bt, ldbt, k, m0, m1, n, c, ldc);
+}

@@ -1,0 +1,65 @@
+import CKernels
+import Testing
+import MegaFSGraph
+@testable import MegaFSRuntime
+
+// The few-columns product C = A x B^T (CKernels/sgemm_nt.c) behind the streamed convs: every
+// path this CPU has against float64 and against each other bit for bit, and a conv with few
+// output columns taking it inside a model.
+
+@Test func streamedProductPathsMatchFloat64AndEachOther() {
+    var rng = Rng(95)
+    let paths = Conv3x3Path.allCases.filter(\.isAvailable)
+    #expect(paths.contains(.reference))
+    for trial in 0..<30 {
+        // Row counts around the 4-row block, odd column counts, k with and without a tail of 8.
+        let m = [1, 3, 4, 5, 8, 11][trial % 6], n = [1, 2, 3, 5, 8][trial % 5]
+        let k = [1, 7, 8, 9, 64, 100, 4608][trial % 7]
+        let lda = k + trial % 3, ldbt = k + (trial + 1) % 2, ldc = n + trial % 2
+        let a = (0..<(m * lda)).map { _ in rng.float() }
+        let bt = (0..<(n * ldbt)).map { _ in rng.float() }
+        // Rows [m0, m1): the caller splits rows among threads.
+        let m0 = trial % 4 == 3 ? min(1, m - 1) : 0
+        var outputs: [[Float]] = []
+        for path in paths {
+            var c = [Float](repeating: .nan, count: m * ldc)
+            mfs_sgemm_nt(path.rawValue, a, lda, bt, ldbt, Int32(k), Int32(m0), Int32(m), Int32(n), &c, ldc)
+            for r in m0..<m {
+                for j in 0..<n {
+                    var want = 0.0, magnitude = 0.0
+                    for i in 0..<k {
+                        want += Double(a[r * lda + i]) * Double(bt[j * ldbt + i])
+                        magnitude += abs(Double(a[r * lda + i]) * Double(bt[j * ldbt + i]))
+                    }
+                    let got = Double(c[r * ldc + j])
+                    #expect(abs(got - want) <= 1e-6 * magnitude + 1e-30, "trial \(trial) \(path) [\(r), \(j)]: \(got) vs \(want)")
+                }
+            }
+            // Rows before m0 and the padding columns of c are not written.
+            #expect(c.enumerated().allSatisfy { i, v in (i / ldc >= m0 && i % ldc < n) != v.isNaN }, "trial \(trial) \(path)")
+            outputs.append(c)
+        }
+        for (i, c) in outputs.enumerated().dropFirst() {
+            #expect(zip(c, outputs[0]).allSatisfy { $0.bitPattern == $1.bitPattern }, "trial \(trial): \(paths[i]) differs from \(paths[0])")
+        }
+    }
+}
+
+/// The encoder's small stride-2 convs: output columns (batch x pixels) at most
+/// `ConvKernel.streamedMaxColumns` take the streamed product; `MEGAFS_CONV=im2col` semantics
+/// (`.im2col`) keep sgemm. Both match the reference.
+@Test func fewColumnConvsRunStreamedAndMatchTheReference() throws {
+    var rng = Rng(96)
+    var b = GraphBuilder()
+    let x = b.input("x", rng.tensor([2, 13, 8, 8]))
+    var y = b.node("Conv", [x, b.constant(rng.tensor([10, 13, 3, 3]), "w"), b.constant(rng.tensor([10]), "b")],
+                   ["pads": .ints([1, 1, 1, 1]), "kernel_shape": .ints([3, 3]), "strides": .ints([2, 2])])
+    y = b.node("LeakyRelu", [y], ["alpha": .float(0.01)])
+    b.output(y)
+    let s = try expectMatchesReference(b, "streamed conv + bias + leaky relu")
+    let streamedNames = (s.lastPlanSummary?.kernels ?? []).map(\.name)
+    #expect(streamedNames.contains("conv(streamed)"), "\(streamedNames)")
+    let g = try expectMatchesReference(b, conv: .im2col, "batched conv + bias + leaky relu")
+    let gemmNames = (g.lastPlanSummary?.kernels ?? []).map(\.name)
+    #expect(gemmNames.contains("conv(batched)"), "\(gemmNames)")
+}
