@@ -22,8 +22,10 @@ struct Run: ParsableCommand {
 
             Environment (for measurements and tests): MEGAFS_CONV=auto|im2col|direct picks how \
             3x3 convolutions and stride-2 transposed convolutions are computed (auto: im2col + \
-            sgemm, the faster on the machines measured; direct: the direct 3x3 and sub-pixel \
-            kernels); MEGAFS_CONV3X3_PATH=ref|avx2 forces a kernel path of the direct ones.
+            sgemm, the faster on the machines measured, and the streamed product for convs of \
+            at most 32 output columns; im2col: sgemm for those too; direct: the direct 3x3 and \
+            sub-pixel kernels); MEGAFS_CONV3X3_PATH=ref|avx2 forces the code path of our own \
+            kernels.
             """)
 
     @Argument(help: "The model file (.mfs; an .onnx file is imported and optimised on the fly).")
