@@ -716,8 +716,9 @@ def render(report):
              f"load average before/after {report['loadavg_before']} / {report['loadavg_after']}.")
     took = f"{report['wall_minutes']:.1f} min"
     if report.get("command_minutes"):
-        took = (f"{report['command_minutes']:.1f} min in all: {report['before_measuring_minutes']:.1f} min building megafs "
-                f"({report['build_minutes']:.1f} min) beside making the peers' artifacts, then {report['wall_minutes']:.1f} min")
+        took = (f"{report['command_minutes']:.1f} min in all: {report['before_measuring_minutes']:.1f} min until megafs was built "
+                f"({report['build_minutes']:.1f} min) and the artifacts that do not need it were made beside it, "
+                f"then {report['wall_minutes']:.1f} min converting and measuring")
     L.append(f"Command: `{report['command']}` ({report['rounds']} process(es) per engine and model, "
              f"each 1 warm-up run + {report['runs']} runs; {took}).")
     L.append("Versions: " + ", ".join(f"{k} {v}" for k, v in report["versions"].items()) + ".")
