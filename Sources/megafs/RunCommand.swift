@@ -104,7 +104,7 @@ struct Run: ParsableCommand {
             ]
             if let summary { object["arena_bytes"] = summary.arenaBytes }
             if let p = result.profile {
-                object["profile"] = [
+                var profileObject: [String: Any] = [
                     "total_ms": Self.round(p.totalMilliseconds),
                     "arena_bytes": p.arenaBytes,
                     "unshared_bytes": p.unsharedBytes,
@@ -120,11 +120,10 @@ struct Run: ParsableCommand {
                     "gflop": Self.round(p.totalFlops / 1e9),
                 ]
                 if let peak = MachinePeak.current(threads: threads) {
-                    var prof = object["profile"] as! [String: Any]
-                    prof["peak_gflops_per_s"] = Self.round(peak.gflopsPerSecond)
-                    prof["peak_assumption"] = peak.assumption
-                    object["profile"] = prof
+                    profileObject["peak_gflops_per_s"] = Self.round(peak.gflopsPerSecond)
+                    profileObject["peak_assumption"] = peak.assumption
                 }
+                object["profile"] = profileObject
             }
             let data = try JSONSerialization.data(withJSONObject: object, options: [.prettyPrinted, .sortedKeys])
             print(String(decoding: data, as: UTF8.self))

@@ -110,9 +110,11 @@ final class ConvKernel: RuntimeKernel {
         self.int8Weights = g.isPointwise && modulation != nil ? nil : int8Weights
         let k = g.cinG * g.kh * g.kw
         let p = g.oh * g.ow
-        let streams = algorithm != .im2col && self.int8Weights == nil && !g.isPointwise && g.groups == 1 && modulation == nil
-            && p * g.n <= Self.streamedMaxColumns && k * p * g.n * 4 <= im2colBudgetBytes
-        if streams || (g.n > 1 && g.groups == 1 && modulation == nil && p * g.n <= 1024 && k * p * g.n * 4 <= im2colBudgetBytes) {
+        // One GEMM over all samples' columns when they fit one im2col matrix.
+        let fitsOneMatrix = g.groups == 1 && modulation == nil && k * p * g.n * 4 <= im2colBudgetBytes
+        let streams = fitsOneMatrix && algorithm != .im2col && self.int8Weights == nil && !g.isPointwise
+            && p * g.n <= Self.streamedMaxColumns
+        if streams || (fitsOneMatrix && g.n > 1 && p * g.n <= 1024) {
             mergesBatch = true
             streamsWeights = streams
             bandRows = g.oh
