@@ -84,6 +84,13 @@ final class ConvKernel: RuntimeKernel {
     static let streamedMaxColumns = 32
     /// Set when the conv runs the direct 3x3 kernel (bands of padded input instead of im2col).
     let direct: DirectConvPlan?
+    /// An im2col conv whose output has its input's shape may write over its input (the
+    /// planner decides): each band's product goes to `bandOutBytes` of scratch and is stored
+    /// only after the next band's im2col has read the rows above it. At 1024 px this saves
+    /// the generator a 134 MB plane.
+    let writesOverInput: Bool
+    let bandOutBytes: Int
+    var aliasing: Aliasing { writesOverInput ? .inPlace(input: 0) : .none }
 
     /// Dynamic int8 mode: the weight as packed int8 (its float slot is not read).
     let int8Weights: PackedInt8Weights?
@@ -98,12 +105,12 @@ final class ConvKernel: RuntimeKernel {
 
     var kernelName: String { int8Weights == nil ? name : name + "+int8" }
     var flops: Double { g.convFlops }
-    var floatScratchBytes: Int { colBytes + weightScratchBytes + demodBytes + mergedOutBytes + transposedBytes }
+    var floatScratchBytes: Int { colBytes + weightScratchBytes + demodBytes + mergedOutBytes + transposedBytes + bandOutBytes }
     var int8ScratchOffset: Int { Planner.align(floatScratchBytes) }
     var scratchBytes: Int { int8Weights == nil ? floatScratchBytes : int8ScratchOffset + int8ScratchBytes }
 
     init(geometry g: ConvGeometry, x: Int, w: Int, y: Int, modulation: Modulation?, epilogue: ConvEpilogue,
-         algorithm: ConvAlgorithm = .auto, int8Weights: PackedInt8Weights? = nil) {
+         algorithm: ConvAlgorithm = .auto, bandBudgetBytes: Int = im2colBudgetBytes, int8Weights: PackedInt8Weights? = nil) {
         self.g = g; self.x = x; self.w = w; self.y = y
         self.modulation = modulation; self.epilogue = epilogue
         // A modulated pointwise conv scales its (float) weight by the style: no int8 there.
@@ -111,7 +118,7 @@ final class ConvKernel: RuntimeKernel {
         let k = g.cinG * g.kh * g.kw
         let p = g.oh * g.ow
         // One GEMM over all samples' columns when they fit one im2col matrix.
-        let fitsOneMatrix = g.groups == 1 && modulation == nil && k * p * g.n * 4 <= im2colBudgetBytes
+        let fitsOneMatrix = g.groups == 1 && modulation == nil && k * p * g.n * 4 <= bandBudgetBytes
         let streams = fitsOneMatrix && algorithm != .im2col && self.int8Weights == nil && !g.isPointwise
             && p * g.n <= Self.streamedMaxColumns
         if streams || (fitsOneMatrix && g.n > 1 && p * g.n <= 1024) {
@@ -124,6 +131,8 @@ final class ConvKernel: RuntimeKernel {
             weightScratchBytes = 0
             demodBytes = 0
             direct = nil
+            writesOverInput = false
+            bandOutBytes = 0
             name = streams ? "conv(streamed)" : "conv(batched)"
             return
         }
@@ -146,13 +155,16 @@ final class ConvKernel: RuntimeKernel {
             name = (modulation != nil ? "modconv" : "conv") + "(direct3x3-\(plan.path))"
         } else {
             let rowBytes = k * g.ow * 4
-            bandRows = balancedBandRows(rows: g.oh, rowBytes: rowBytes)
+            bandRows = balancedBandRows(rows: g.oh, rowBytes: rowBytes, budget: bandBudgetBytes)
             colBytes = k * bandRows * g.ow * 4
             weightScratchBytes = 0
             direct = nil
             name = modulation != nil ? "modconv(im2col)" : "conv(im2col)"
         }
         demodBytes = modulation?.demodulate == true ? ((g.cout * 4 + 63) / 64) * 64 : 0
+        writesOverInput = !g.isPointwise && direct == nil && g.groups == 1 && g.sh == 1 && g.sw == 1
+            && g.cin == g.cout && g.oh == g.h && g.ow == g.w
+        bandOutBytes = writesOverInput ? ((g.cout * bandRows * g.ow * 4 + 63) / 64) * 64 : 0
     }
 
     func run(_ ctx: KernelContext) throws {
@@ -165,7 +177,10 @@ final class ConvKernel: RuntimeKernel {
         let col = ctx.scratchF32()
         let wScaled = ctx.scratchF32(offset: colBytes)
         let dBuf = ctx.scratchF32(offset: colBytes + weightScratchBytes)
+        let bandOut = ctx.scratchF32(offset: colBytes + weightScratchBytes + demodBytes + mergedOutBytes + transposedBytes)
         let threads = ctx.threads
+        // Set by the planner through `aliasing`: the output is the input's memory.
+        let overInput = writesOverInput && UnsafeRawPointer(px) == UnsafeRawPointer(py)
 
         if mergesBatch {
             let cols = g.n * P
@@ -234,6 +249,9 @@ final class ConvKernel: RuntimeKernel {
                         }
                         p0 += cols
                     }
+                } else if overInput {
+                    runOverInput(ctx, x: xg, weight: wg, scale: sg, y: yg, n: n, demod: demod ? UnsafePointer(dBuf) : nil,
+                                 epilogue: ep, col: col, bandOut: bandOut)
                 } else {
                     var r0 = 0
                     while r0 < g.oh {
@@ -258,6 +276,41 @@ final class ConvKernel: RuntimeKernel {
                 }
             }
         }
+    }
+
+    /// One sample's im2col bands when the output is the input's memory: band k's product and
+    /// epilogue go to `bandOut`, stored over the input only after band k+1's im2col has read
+    /// the input rows band k's output replaces (a residual that is the input itself is read
+    /// before its rows are replaced, too).
+    private func runOverInput(_ ctx: KernelContext, x: UnsafePointer<Float>, weight: UnsafePointer<Float>,
+                              scale: UnsafePointer<Float>?, y: UnsafeMutablePointer<Float>, n: Int,
+                              demod: UnsafePointer<Float>?, epilogue ep: ConvEpilogue.Bound,
+                              col: UnsafeMutablePointer<Float>, bandOut: UnsafeMutablePointer<Float>) {
+        let g = self.g, threads = ctx.threads
+        let P = g.oh * g.ow, K = g.cin * g.kh * g.kw
+        let epIdentity = epilogue.isIdentity
+        var pending: (p0: Int, cols: Int)? = nil
+        func store(_ band: (p0: Int, cols: Int)) {
+            threads.forEach(g.cout, minPerThread: max(1, 8192 / band.cols)) { o in
+                (y + o * P + band.p0).update(from: bandOut + o * band.cols, count: band.cols)
+            }
+        }
+        var r0 = 0
+        while r0 < g.oh {
+            let rows = min(bandRows, g.oh - r0)
+            let cols = rows * g.ow, p0 = r0 * g.ow
+            im2col(x, col: col, rows: r0..<(r0 + rows), scale: scale, threads: threads)
+            if let band = pending { store(band) }
+            multiply(ctx, a: weight, m: g.cout, k: K, b: col, ldb: cols, cols: cols, c: bandOut, ldc: cols)
+            if !epIdentity || demod != nil {
+                threads.forEach(g.cout, minPerThread: max(1, 8192 / cols)) { o in
+                    ep.apply(bandOut + o * cols, count: cols, n: n, c: o, p0: p0, scale: demod?[o] ?? 1)
+                }
+            }
+            pending = (p0, cols)
+            r0 += rows
+        }
+        if let band = pending { store(band) }
     }
 
     /// c[m x cols] (row stride ldc) = a[m x k] * b[k x cols] (row stride ldb): float32 GEMM, or
@@ -383,6 +436,10 @@ final class ConvTransposeKernel: RuntimeKernel {
     let tBytes: Int
     let demodBytes: Int
     let name: String
+    /// With a blur on the GEMM path: rows per channel of the sliding window that holds the
+    /// transposed conv's output until the blur has read it (nil: a whole plane per channel).
+    /// At 1024 px the whole planes took 134 MB of scratch; the window takes a few MB.
+    let windowRows: Int?
     /// Set when the sub-pixel phases run instead of GEMM + col2im (its scratch is `colBytes`).
     let subPixel: SubPixelConvTransposePlan?
     /// The weight came from int8 values: the sub-pixel plan holds it, so the float weight
@@ -397,14 +454,14 @@ final class ConvTransposeKernel: RuntimeKernel {
     /// `constantWeight`: the weight's values when known at build time (the sub-pixel path packs them).
     init(geometry g: ConvGeometry, x: Int, w: Int, y: Int, modulation: Modulation?,
          blur: (geometry: UpFirDnGeometry, kernel: [Float])?, epilogue: ConvEpilogue, algorithm: ConvAlgorithm = .auto,
-         constantWeight: @autoclosure () -> Tensor? = nil, weightIsQuantized: Bool = false) {
+         bandBudgetBytes: Int = im2colBudgetBytes, constantWeight: @autoclosure () -> Tensor? = nil, weightIsQuantized: Bool = false) {
         self.g = g; self.x = x; self.w = w; self.y = y
         self.modulation = modulation; self.blur = blur; self.epilogue = epilogue
         subPixel = SubPixelConvTransposePlan(g, weight: constantWeight(), algorithm: algorithm)
         packsQuantizedWeight = subPixel != nil && weightIsQuantized
         let m = g.coutG * g.kh * g.kw
         let rowBytes = m * g.w * 4
-        bandRows = max(1, min(g.h, im2colBudgetBytes / max(1, rowBytes)))
+        bandRows = max(1, min(g.h, bandBudgetBytes / max(1, rowBytes)))
         if let subPixel {
             colBytes = subPixel.scratchBytes
             xBandBytes = 0
@@ -412,7 +469,14 @@ final class ConvTransposeKernel: RuntimeKernel {
             colBytes = ((m * bandRows * g.w * 4 + 63) / 64) * 64
             xBandBytes = modulation != nil ? ((g.cinG * bandRows * g.w * 4 + 63) / 64) * 64 : 0
         }
-        tBytes = blur != nil ? ((g.cout * g.oh * g.ow * 4 + 63) / 64) * 64 : 0
+        if let blur, subPixel == nil, blur.geometry.up == 1 {
+            // The rows one band writes, plus the rows still accumulating and the blur's reach.
+            let rows = (bandRows - 1) * g.sh + (g.kh - 1) * g.dh + blur.geometry.kh + 1
+            windowRows = rows < g.oh ? rows : nil
+        } else {
+            windowRows = nil
+        }
+        tBytes = blur != nil ? ((g.cout * (windowRows ?? g.oh) * g.ow * 4 + 63) / 64) * 64 : 0
         demodBytes = modulation?.demodulate == true ? ((g.cout * 4 + 63) / 64) * 64 : 0
         var n = modulation != nil ? "modconvtranspose" : "convtranspose"
         if let subPixel { n += "(subpixel-\(subPixel.path))" }
@@ -442,6 +506,12 @@ final class ConvTransposeKernel: RuntimeKernel {
             }
             let xn = px + n * g.cin * HW
             let target = blur != nil ? tBuf : py + n * g.cout * OP
+            if let window = windowRows, let blur {
+                runBlurredInWindow(ctx, n: n, x: xn, weight: pw, style: style, window: tBuf, windowRows: window,
+                                   blur: blur, y: py + n * g.cout * finalP, epilogue: ep, demod: demod ? dBuf : nil,
+                                   col: col, xBand: xBand)
+                continue
+            }
             if let subPixel {
                 subPixel.run(g: g, x: xn, scale: style, out: target, scratch: col, threads: threads)
             } else {
@@ -469,7 +539,8 @@ final class ConvTransposeKernel: RuntimeKernel {
                         }
                         ctx.gemm.sgemm(transA: true, transB: false, m: M, n: cols, k: g.cinG, alpha: 1,
                                        a: wg, lda: M, b: b, ldb: ldb, beta: 0, c: col, ldc: cols)
-                        col2im(col, into: tg, inputRows: r0..<(r0 + rows), threads: threads)
+                        col2im(col, into: tg, planeStride: OP, rowBase: 0, planeRows: g.oh,
+                               inputRows: r0..<(r0 + rows), threads: threads)
                         r0 += rows
                     }
                 }
@@ -494,13 +565,81 @@ final class ConvTransposeKernel: RuntimeKernel {
         }
     }
 
-    /// out[co][ih*sh - padTop + kh*dh][iw*sw - padLeft + kw*dw] += col[(co,kh,kw)][(ih,iw)].
-    func col2im(_ col: UnsafePointer<Float>, into out: UnsafeMutablePointer<Float>, inputRows: Range<Int>,
-                threads: ThreadPartition) {
+    /// One sample through GEMM + col2im into the window, band by band; after each band the
+    /// output rows whose window rows are complete are blurred (with the epilogue) and the
+    /// window slides down past the rows no later blur row reads.
+    private func runBlurredInWindow(_ ctx: KernelContext, n: Int, x xn: UnsafePointer<Float>, weight pw: UnsafePointer<Float>,
+                                    style: UnsafePointer<Float>?, window: UnsafeMutablePointer<Float>, windowRows win: Int,
+                                    blur: (geometry: UpFirDnGeometry, kernel: [Float]), y yn: UnsafeMutablePointer<Float>,
+                                    epilogue ep: ConvEpilogue.Bound, demod: UnsafeMutablePointer<Float>?,
+                                    col: UnsafeMutablePointer<Float>, xBand: UnsafeMutablePointer<Float>) {
+        let g = self.g, bg = blur.geometry
+        let threads = ctx.threads
+        let HW = g.h * g.w, M = g.coutG * g.kh * g.kw
+        let planeStride = win * g.ow
+        let finalP = bg.oh * bg.ow
+        threads.forRanges(g.cout * planeStride, minPerThread: 65536) { r in
+            (window + r.lowerBound).initialize(repeating: 0, count: r.count)
+        }
+        var base = 0      // window row 0 is transposed-output row `base`
+        var nextOut = 0   // first blurred row not yet written
+        var r0 = 0
+        while r0 < g.h {
+            let rows = min(bandRows, g.h - r0)
+            let cols = rows * g.w
+            for grp in 0..<g.groups {
+                var b = xn + grp * g.cinG * HW + r0 * g.w
+                var ldb = HW
+                if let s = style {
+                    let sg = s + grp * g.cinG, src = b
+                    threads.forEach(g.cinG, minPerThread: max(1, 16384 / cols)) { i in
+                        let si = sg[i], from = src + i * HW, to = xBand + i * cols
+                        for j in 0..<cols { to[j] = from[j] * si }
+                    }
+                    b = UnsafePointer(xBand); ldb = cols
+                }
+                ctx.gemm.sgemm(transA: true, transB: false, m: M, n: cols, k: g.cinG, alpha: 1,
+                               a: pw + grp * g.cinG * M, lda: M, b: b, ldb: ldb, beta: 0, c: col, ldc: cols)
+                col2im(col, into: window + grp * g.coutG * planeStride, planeStride: planeStride, rowBase: base,
+                       planeRows: win, inputRows: r0..<(r0 + rows), threads: threads)
+            }
+            let r1 = r0 + rows
+            // Rows above `complete` get no more contributions.
+            let complete = r1 == g.h ? g.oh : min(g.oh, max(0, r1 * g.sh - g.padTop))
+            var last = nextOut
+            while last < bg.oh && (complete == g.oh || last - bg.padTop + bg.kh - 1 < complete) { last += 1 }
+            let keepFrom = last == bg.oh ? complete : min(last - bg.padTop, complete)
+            let newBase = r1 == g.h ? base : max(base, keepFrom)
+            let produce = nextOut..<last, shift = newBase - base, oldBase = base
+            blur.kernel.withUnsafeBufferPointer { kb in
+                let k = kb.baseAddress!
+                threads.forEach(g.cout) { c in
+                    let wp = window + c * planeStride
+                    if !produce.isEmpty {
+                        let out = yn + c * finalP
+                        upfirdnRows(UnsafePointer(wp - oldBase * g.ow), out, k, bg, rows: produce)
+                        let p0 = produce.lowerBound * bg.ow
+                        ep.apply(out + p0, count: produce.count * bg.ow, n: n, c: c, p0: p0, scale: demod?[c] ?? 1)
+                    }
+                    if shift > 0 {
+                        let keep = max(0, win - shift)
+                        if keep > 0 { memmove(wp, wp + shift * g.ow, keep * g.ow * 4) }
+                        (wp + keep * g.ow).initialize(repeating: 0, count: min(win, shift) * g.ow)
+                    }
+                }
+            }
+            base = newBase; nextOut = last; r0 = r1
+        }
+    }
+
+    /// out[co][ih*sh - padTop + kh*dh][iw*sw - padLeft + kw*dw] += col[(co,kh,kw)][(ih,iw)], the
+    /// planes `planeStride` apart and holding output rows rowBase..<rowBase+planeRows.
+    func col2im(_ col: UnsafePointer<Float>, into out: UnsafeMutablePointer<Float>, planeStride: Int, rowBase: Int,
+                planeRows: Int, inputRows: Range<Int>, threads: ThreadPartition) {
         let g = self.g
         let cols = inputRows.count * g.w
         threads.forEach(g.coutG) { co in
-            let plane = out + co * g.oh * g.ow
+            let plane = out + co * planeStride - rowBase * g.ow
             for kh in 0..<g.kh {
                 for kw in 0..<g.kw {
                     let src = col + ((co * g.kh + kh) * g.kw + kw) * cols
@@ -511,6 +650,7 @@ final class ConvTransposeKernel: RuntimeKernel {
                     for (r, ih) in inputRows.enumerated() {
                         let oh = ih * g.sh - g.padTop + kh * g.dh
                         if oh < 0 || oh >= g.oh { continue }
+                        precondition(oh >= rowBase && oh < rowBase + planeRows, "col2im row \(oh) outside its window")
                         let orow = plane + oh * g.ow + offW
                         let srow = src + r * g.w
                         if g.sw == 1 {

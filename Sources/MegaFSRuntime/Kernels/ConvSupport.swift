@@ -209,8 +209,16 @@ struct UpFirDnGeometry: Equatable {
 @inline(__always)
 func upfirdnPlane(_ x: UnsafePointer<Float>, _ out: UnsafeMutablePointer<Float>, _ k: UnsafePointer<Float>,
                   _ g: UpFirDnGeometry) {
-    let oh = g.oh, ow = g.ow, up = g.up
-    for r in 0..<oh {
+    upfirdnRows(x, out, k, g, rows: 0..<g.oh)
+}
+
+/// Output rows `rows` of one plane (`out` and `x` point at row 0 of their planes; only the
+/// input rows those output rows read are touched, so `x` may be a window of rows).
+@inline(__always)
+func upfirdnRows(_ x: UnsafePointer<Float>, _ out: UnsafeMutablePointer<Float>, _ k: UnsafePointer<Float>,
+                 _ g: UpFirDnGeometry, rows: Range<Int>) {
+    let ow = g.ow, up = g.up
+    for r in rows {
         let orow = out + r * ow
         orow.initialize(repeating: 0, count: ow)
         for a in 0..<g.kh {

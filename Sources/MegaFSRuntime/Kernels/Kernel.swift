@@ -76,6 +76,8 @@ struct KernelRequest {
     var int8Activations = false
     /// How convolutions that could run either way are computed.
     var convAlgorithm = ConvAlgorithm.auto
+    /// Bytes of an im2col (or col2im) band.
+    var bandBudgetBytes = im2colBudgetBytes
 
     func input(_ i: Int) -> ValueDesc? { i < inputs.count ? inputs[i] : nil }
     var allFloat32: Bool {

@@ -174,7 +174,8 @@ enum ConvBuilder {
         }
         if transposed {
             return ConvTransposeKernel(geometry: g, x: x.slot, w: w.slot, y: y.slot, modulation: modulation,
-                                       blur: blur, epilogue: ep, algorithm: req.convAlgorithm, constantWeight: weightValues(),
+                                       blur: blur, epilogue: ep, algorithm: req.convAlgorithm, bandBudgetBytes: req.bandBudgetBytes,
+                                       constantWeight: weightValues(),
                                        weightIsQuantized: w.constant == nil && w.quantized != nil)
         }
         if modulation == nil && g.cinG == 1 && g.coutG == 1 {
@@ -189,6 +190,6 @@ enum ConvBuilder {
                                             m: g.cout, k: k, scales: scales, path: .best)
         }
         return ConvKernel(geometry: g, x: x.slot, w: w.slot, y: y.slot, modulation: modulation, epilogue: ep,
-                          algorithm: req.convAlgorithm, int8Weights: int8Weights)
+                          algorithm: req.convAlgorithm, bandBudgetBytes: req.bandBudgetBytes, int8Weights: int8Weights)
     }
 }

@@ -24,6 +24,9 @@ public struct SessionOptions: Sendable {
     /// How 3x3 convolutions and stride-2 transposed ones are computed (see `ConvAlgorithm`);
     /// nil: `MEGAFS_CONV` or auto.
     public var convAlgorithm: ConvAlgorithm?
+    /// Bytes of an im2col (or col2im) band; tests make it small so that tiny models take
+    /// several bands.
+    var bandBudgetBytes = im2colBudgetBytes
 
     public init(threads: Int? = nil, enableFusion: Bool = true, fastKernels: Bool = true,
                 gemm: any GemmBackend = OpenBLASGemm(), int8Activations: Bool = false, convAlgorithm: ConvAlgorithm? = nil) {
@@ -180,6 +183,23 @@ public final class InferenceSession: @unchecked Sendable {
     public var plannedGraph: Graph? {
         lock.lock(); defer { lock.unlock() }
         return lastPlan?.graph
+    }
+
+    /// For tests: the steps of the most recent plan, each with whether its first output was
+    /// placed over its first input's memory.
+    var lastPlanSteps: [(node: Node, kernel: RuntimeKernel, overFirstInput: Bool)] {
+        lock.lock(); defer { lock.unlock() }
+        guard let plan = lastPlan else { return [] }
+        var slotOf: [String: Int] = [:]
+        for (i, v) in plan.values.enumerated() { slotOf[v.name] = i }
+        return plan.steps.map { step in
+            var shared = false
+            if let name = step.node.inputs.first, let i = slotOf[name], let o = step.outputSlots.first,
+               case .arena(let a) = plan.values[i].location, case .arena(let b) = plan.values[o].location {
+                shared = a == b
+            }
+            return (step.node, step.kernel, shared)
+        }
     }
 
     // MARK: - internals

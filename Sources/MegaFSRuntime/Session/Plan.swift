@@ -181,6 +181,7 @@ enum Planner {
             var req = KernelRequest(node: node, opset: g.opset, inputs: inDescs, outputs: outDescs)
             req.int8Activations = options.int8Activations
             req.convAlgorithm = options.convAlgorithm ?? .environment
+            req.bandBudgetBytes = options.bandBudgetBytes
             var kernel = try KernelFactory.make(req, fast: options.fastKernels)
             if let dq = kernel as? DequantizeKernel, let out = node.outputs.first, !out.isEmpty {
                 quantizedValues[out] = dq.weight
