@@ -1,4 +1,5 @@
 import CKernels
+import Foundation
 import Testing
 import MegaFSGraph
 @testable import MegaFSRuntime
@@ -62,4 +63,26 @@ import MegaFSGraph
     let g = try expectMatchesReference(b, conv: .im2col, "batched conv + bias + leaky relu")
     let gemmNames = (g.lastPlanSummary?.kernels ?? []).map(\.name)
     #expect(gemmNames.contains("conv(batched)"), "\(gemmNames)")
+}
+
+/// OpenBLAS's workers are restarted with a short spin timeout before the first GEMM (unless
+/// the user set one), and GEMMs on 2 threads still give the reference loop's result after it.
+@Test func openBLASWorkersAreQuietAndStillRight() throws {
+    let gemm = OpenBLASGemm()
+    gemm.setThreads(2)
+    let timeout = getenv("OPENBLAS_THREAD_TIMEOUT").map { String(cString: $0) }
+    if OpenBLASGemm.quietWorkers {
+        #expect(timeout == "4")
+    } else {
+        // Only a value the user set (or a build without those symbols) leaves them as they are.
+        #expect(timeout != nil || dlsym(nil, "blas_thread_shutdown_") == nil)
+    }
+    var rng = Rng(77)
+    let m = 67, n = 301, k = 129   // large enough that OpenBLAS splits it over its threads
+    let a = (0..<(m * k)).map { _ in rng.float() }, b = (0..<(k * n)).map { _ in rng.float() }
+    var got = [Float](repeating: .nan, count: m * n), want = got
+    gemm.sgemm(transA: false, transB: false, m: m, n: n, k: k, alpha: 1, a: a, lda: k, b: b, ldb: n, beta: 0, c: &got, ldc: n)
+    ReferenceGemm().sgemm(transA: false, transB: false, m: m, n: n, k: k, alpha: 1, a: a, lda: k, b: b, ldb: n, beta: 0, c: &want, ldc: n)
+    let worst = zip(got, want).map { abs($0 - $1) }.max() ?? .nan
+    #expect(worst < 1e-3, "max abs error \(worst)")
 }

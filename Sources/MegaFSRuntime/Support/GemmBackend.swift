@@ -1,4 +1,7 @@
 import COpenBLAS
+#if canImport(Glibc)
+import Glibc
+#endif
 
 /// Single-precision matrix products, row-major, as the kernels call them.
 ///
@@ -35,9 +38,28 @@ public struct OpenBLASGemm: GemmBackend {
     public init() {}
     public var name: String { "openblas" }
 
+    /// OpenBLAS's worker threads spin (sched_yield) for 2^28 cycles, about 0.1 s, after each
+    /// GEMM, so they compete with our own loops (im2col, col2im, epilogues) that run between
+    /// GEMMs: on 2 cores that cost the generator 10-20 % of its time and 3x the system time.
+    /// Unless the user chose `OPENBLAS_THREAD_TIMEOUT`, we set it to 4 (2^4 cycles: workers
+    /// sleep as soon as a GEMM is done) and restart OpenBLAS's threads, which read it when
+    /// they start; OpenBLAS starts them again on the next GEMM (as after a fork). Runs once,
+    /// before the process's first GEMM, so that no GEMM is in flight.
+    static let quietWorkers: Bool = {
+        guard getenv("OPENBLAS_THREAD_TIMEOUT") == nil,
+              let readEnv = dlsym(nil /* RTLD_DEFAULT */, "openblas_read_env"),
+              let shutdown = dlsym(nil /* RTLD_DEFAULT */, "blas_thread_shutdown_") else { return false }
+        setenv("OPENBLAS_THREAD_TIMEOUT", "4", 0)
+        typealias VoidFunction = @convention(c) () -> Void
+        unsafeBitCast(readEnv, to: VoidFunction.self)()
+        unsafeBitCast(shutdown, to: VoidFunction.self)()
+        return true
+    }()
+
     public func sgemm(transA: Bool, transB: Bool, m: Int, n: Int, k: Int, alpha: Float,
                       a: UnsafePointer<Float>, lda: Int, b: UnsafePointer<Float>, ldb: Int,
                       beta: Float, c: UnsafeMutablePointer<Float>, ldc: Int) {
+        _ = Self.quietWorkers
         if m == 0 || n == 0 { return }
         if k == 0 {
             for i in 0..<m { let row = c + i * ldc; for j in 0..<n { row[j] = beta == 0 ? 0 : beta * row[j] } }
@@ -50,6 +72,7 @@ public struct OpenBLASGemm: GemmBackend {
 
     public func sgemv(transA: Bool, rows: Int, cols: Int, alpha: Float, a: UnsafePointer<Float>, lda: Int,
                       x: UnsafePointer<Float>, beta: Float, y: UnsafeMutablePointer<Float>) {
+        _ = Self.quietWorkers
         let m = transA ? cols : rows
         if m == 0 { return }
         if rows == 0 || cols == 0 {
@@ -61,6 +84,7 @@ public struct OpenBLASGemm: GemmBackend {
     }
 
     public func setThreads(_ count: Int) {
+        _ = Self.quietWorkers
         if openblas_get_num_threads() != Int32(count) { openblas_set_num_threads(Int32(count)) }
     }
 
