@@ -17,6 +17,12 @@ struct Megafs: ParsableCommand {
             """,
         version: MegaFSVersion.string,
         subcommands: [Convert.self, Inspect.self, Run.self, Swap.self, Validate.self, Serve.self])
+
+    static func main() {
+        // Before any thread of ours exists (the server loads its models beside its HTTP threads).
+        _ = OpenBLASGemm.quietWorkers
+        main(nil)
+    }
 }
 
 enum MegaFSVersion {

@@ -60,14 +60,16 @@ private func naiveConv3x3(_ x: [Float], cin: Int, h: Int, w: Int, weight: [Float
             x.withUnsafeBufferPointer { xb in
                 weight.withUnsafeBufferPointer { wb in
                     y.withUnsafeMutableBufferPointer { yb in
-                        let s = scale.map { UnsafeMutablePointer<Float>(mutating: $0) }
-                        // Bands of at most 3 rows, so band edges fall inside the image too.
-                        var r0 = 0
-                        while r0 < h {
-                            let rows = min(3, plan.rows, h - r0)
-                            plan.run(g: g, x: xb.baseAddress!, weight: wb.baseAddress!, scale: s.map { UnsafePointer($0) },
-                                     y: yb.baseAddress!, r0: r0, rows: rows, band: band, threads: ThreadPartition(threads: 2))
-                            r0 += rows
+                        (scale ?? []).withUnsafeBufferPointer { sb in
+                            let s = scale == nil ? nil : sb.baseAddress
+                            // Bands of at most 3 rows, so band edges fall inside the image too.
+                            var r0 = 0
+                            while r0 < h {
+                                let rows = min(3, plan.rows, h - r0)
+                                plan.run(g: g, x: xb.baseAddress!, weight: wb.baseAddress!, scale: s,
+                                         y: yb.baseAddress!, r0: r0, rows: rows, band: band, threads: ThreadPartition(threads: 2))
+                                r0 += rows
+                            }
                         }
                     }
                 }

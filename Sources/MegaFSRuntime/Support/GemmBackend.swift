@@ -44,8 +44,10 @@ public struct OpenBLASGemm: GemmBackend {
     /// Unless the user chose `OPENBLAS_THREAD_TIMEOUT`, we set it to 4 (2^4 cycles: workers
     /// sleep as soon as a GEMM is done) and restart OpenBLAS's threads, which read it when
     /// they start; OpenBLAS starts them again on the next GEMM (as after a fork). Runs once,
-    /// before the process's first GEMM, so that no GEMM is in flight.
-    static let quietWorkers: Bool = {
+    /// before the process's first GEMM, so that no GEMM is in flight. A program with threads of
+    /// its own (a server) reads this at start, before they exist, since `setenv` must not race
+    /// with `getenv`. True when it changed the setting.
+    public static let quietWorkers: Bool = {
         guard getenv("OPENBLAS_THREAD_TIMEOUT") == nil,
               let readEnv = dlsym(nil /* RTLD_DEFAULT */, "openblas_read_env"),
               let shutdown = dlsym(nil /* RTLD_DEFAULT */, "blas_thread_shutdown_") else { return false }
