@@ -105,7 +105,8 @@ final class ConvKernel: RuntimeKernel {
 
     var kernelName: String { int8Weights == nil ? name : name + "+int8" }
     var flops: Double { g.convFlops }
-    var floatScratchBytes: Int { colBytes + weightScratchBytes + demodBytes + mergedOutBytes + transposedBytes + bandOutBytes }
+    var bandOutOffset: Int { colBytes + weightScratchBytes + demodBytes + mergedOutBytes + transposedBytes }
+    var floatScratchBytes: Int { bandOutOffset + bandOutBytes }
     var int8ScratchOffset: Int { Planner.align(floatScratchBytes) }
     var scratchBytes: Int { int8Weights == nil ? floatScratchBytes : int8ScratchOffset + int8ScratchBytes }
 
@@ -177,7 +178,7 @@ final class ConvKernel: RuntimeKernel {
         let col = ctx.scratchF32()
         let wScaled = ctx.scratchF32(offset: colBytes)
         let dBuf = ctx.scratchF32(offset: colBytes + weightScratchBytes)
-        let bandOut = ctx.scratchF32(offset: colBytes + weightScratchBytes + demodBytes + mergedOutBytes + transposedBytes)
+        let bandOut = ctx.scratchF32(offset: bandOutOffset)
         let threads = ctx.threads
         // Set by the planner through `aliasing`: the output is the input's memory.
         let overInput = writesOverInput && UnsafeRawPointer(px) == UnsafeRawPointer(py)
@@ -249,68 +250,43 @@ final class ConvKernel: RuntimeKernel {
                         }
                         p0 += cols
                     }
-                } else if overInput {
-                    runOverInput(ctx, x: xg, weight: wg, scale: sg, y: yg, n: n, demod: demod ? UnsafePointer(dBuf) : nil,
-                                 epilogue: ep, col: col, bandOut: bandOut)
                 } else {
+                    // Over its input, a band's output waits in `bandOut` until the next band's
+                    // im2col has read the input rows it replaces (a residual that is the input
+                    // itself is read before its rows are replaced, too).
+                    var pending: (p0: Int, cols: Int)? = nil
+                    func store(_ band: (p0: Int, cols: Int)) {
+                        threads.forEach(g.coutG, minPerThread: max(1, 8192 / band.cols)) { o in
+                            (yg + o * P + band.p0).update(from: bandOut + o * band.cols, count: band.cols)
+                        }
+                    }
                     var r0 = 0
                     while r0 < g.oh {
                         let rows = min(bandRows, g.oh - r0)
-                        let cols = rows * g.ow
+                        let cols = rows * g.ow, pp = r0 * g.ow
+                        // Channel o of this band's output: out + o * ldOut.
+                        let out = overInput ? bandOut : yg + pp, ldOut = overInput ? cols : P
                         if let direct {
                             direct.run(g: g, x: xg, weight: wg, scale: sg, y: yg, r0: r0, rows: rows, band: col,
                                        threads: threads)
                         } else {
                             im2col(xg, col: col, rows: r0..<(r0 + rows), scale: sg, threads: threads)
-                            multiply(ctx, a: wg, m: g.coutG, k: K, b: col, ldb: cols, cols: cols, c: yg + r0 * g.ow, ldc: P)
+                            if let band = pending { store(band) }
+                            multiply(ctx, a: wg, m: g.coutG, k: K, b: col, ldb: cols, cols: cols, c: out, ldc: ldOut)
                         }
                         if !epIdentity || demod {
-                            let pp = r0 * g.ow
                             threads.forEach(g.coutG, minPerThread: max(1, 8192 / cols)) { o in
-                                ep.apply(yg + o * P + pp, count: cols, n: n, c: c0 + o, p0: pp,
+                                ep.apply(out + o * ldOut, count: cols, n: n, c: c0 + o, p0: pp,
                                          scale: demod ? dBuf[c0 + o] : 1)
                             }
                         }
+                        if overInput { pending = (pp, cols) }
                         r0 += rows
                     }
+                    if let band = pending { store(band) }
                 }
             }
         }
-    }
-
-    /// One sample's im2col bands when the output is the input's memory: band k's product and
-    /// epilogue go to `bandOut`, stored over the input only after band k+1's im2col has read
-    /// the input rows band k's output replaces (a residual that is the input itself is read
-    /// before its rows are replaced, too).
-    private func runOverInput(_ ctx: KernelContext, x: UnsafePointer<Float>, weight: UnsafePointer<Float>,
-                              scale: UnsafePointer<Float>?, y: UnsafeMutablePointer<Float>, n: Int,
-                              demod: UnsafePointer<Float>?, epilogue ep: ConvEpilogue.Bound,
-                              col: UnsafeMutablePointer<Float>, bandOut: UnsafeMutablePointer<Float>) {
-        let g = self.g, threads = ctx.threads
-        let P = g.oh * g.ow, K = g.cin * g.kh * g.kw
-        let epIdentity = epilogue.isIdentity
-        var pending: (p0: Int, cols: Int)? = nil
-        func store(_ band: (p0: Int, cols: Int)) {
-            threads.forEach(g.cout, minPerThread: max(1, 8192 / band.cols)) { o in
-                (y + o * P + band.p0).update(from: bandOut + o * band.cols, count: band.cols)
-            }
-        }
-        var r0 = 0
-        while r0 < g.oh {
-            let rows = min(bandRows, g.oh - r0)
-            let cols = rows * g.ow, p0 = r0 * g.ow
-            im2col(x, col: col, rows: r0..<(r0 + rows), scale: scale, threads: threads)
-            if let band = pending { store(band) }
-            multiply(ctx, a: weight, m: g.cout, k: K, b: col, ldb: cols, cols: cols, c: bandOut, ldc: cols)
-            if !epIdentity || demod != nil {
-                threads.forEach(g.cout, minPerThread: max(1, 8192 / cols)) { o in
-                    ep.apply(bandOut + o * cols, count: cols, n: n, c: o, p0: p0, scale: demod?[o] ?? 1)
-                }
-            }
-            pending = (p0, cols)
-            r0 += rows
-        }
-        if let band = pending { store(band) }
     }
 
     /// c[m x cols] (row stride ldc) = a[m x k] * b[k x cols] (row stride ldb): float32 GEMM, or

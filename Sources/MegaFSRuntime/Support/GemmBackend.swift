@@ -35,7 +35,8 @@ extension GemmBackend {
 
 /// OpenBLAS (Debian's pthread build) through CBLAS.
 public struct OpenBLASGemm: GemmBackend {
-    public init() {}
+    /// Every GEMM goes through an instance, so this runs before the first one.
+    public init() { _ = Self.quietWorkers }
     public var name: String { "openblas" }
 
     /// OpenBLAS's worker threads spin (sched_yield) for 2^28 cycles, about 0.1 s, after each
@@ -46,7 +47,7 @@ public struct OpenBLASGemm: GemmBackend {
     /// they start; OpenBLAS starts them again on the next GEMM (as after a fork). Runs once,
     /// before the process's first GEMM, so that no GEMM is in flight. A program with threads of
     /// its own (a server) reads this at start, before they exist, since `setenv` must not race
-    /// with `getenv`. True when it changed the setting.
+    /// with `getenv`. True when it changed the setting. Triggered by `init`, off the GEMM path.
     public static let quietWorkers: Bool = {
         guard getenv("OPENBLAS_THREAD_TIMEOUT") == nil,
               let readEnv = dlsym(nil /* RTLD_DEFAULT */, "openblas_read_env"),
@@ -61,7 +62,6 @@ public struct OpenBLASGemm: GemmBackend {
     public func sgemm(transA: Bool, transB: Bool, m: Int, n: Int, k: Int, alpha: Float,
                       a: UnsafePointer<Float>, lda: Int, b: UnsafePointer<Float>, ldb: Int,
                       beta: Float, c: UnsafeMutablePointer<Float>, ldc: Int) {
-        _ = Self.quietWorkers
         if m == 0 || n == 0 { return }
         if k == 0 {
             for i in 0..<m { let row = c + i * ldc; for j in 0..<n { row[j] = beta == 0 ? 0 : beta * row[j] } }
@@ -74,7 +74,6 @@ public struct OpenBLASGemm: GemmBackend {
 
     public func sgemv(transA: Bool, rows: Int, cols: Int, alpha: Float, a: UnsafePointer<Float>, lda: Int,
                       x: UnsafePointer<Float>, beta: Float, y: UnsafeMutablePointer<Float>) {
-        _ = Self.quietWorkers
         let m = transA ? cols : rows
         if m == 0 { return }
         if rows == 0 || cols == 0 {
@@ -86,7 +85,6 @@ public struct OpenBLASGemm: GemmBackend {
     }
 
     public func setThreads(_ count: Int) {
-        _ = Self.quietWorkers
         if openblas_get_num_threads() != Int32(count) { openblas_set_num_threads(Int32(count)) }
     }
 
