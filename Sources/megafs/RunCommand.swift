@@ -21,9 +21,10 @@ struct Run: ParsableCommand {
             units x threads, stated).
 
             Environment (for measurements and tests): MEGAFS_CONV=auto|im2col|direct picks how \
-            3x3 convolutions and stride-2 transposed convolutions are computed (auto: im2col + \
-            sgemm, the faster on the machines measured, and the streamed product for convs of \
-            at most 32 output columns; im2col: sgemm for those too; direct: the direct 3x3 and \
+            3x3 convolutions and stride-2 transposed convolutions are computed (auto: the \
+            direct kernel for 3x3 stride-1 convs, GEMM + col2im for transposed convs, im2col + \
+            sgemm for the rest and the streamed product for convs of at most 32 output \
+            columns; im2col: im2col + sgemm for all of those; direct: the direct 3x3 and \
             sub-pixel kernels); MEGAFS_CONV3X3_PATH=ref|avx2 forces the code path of our own \
             kernels.
             """)

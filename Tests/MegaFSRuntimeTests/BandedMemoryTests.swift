@@ -4,12 +4,13 @@ import MegaFSGraph
 
 // The two memory savers of the band loops, forced onto tiny graphs by a small band budget:
 // the transposed conv whose blur reads a sliding window of rows instead of whole planes, and
-// the im2col conv that writes its output over its input. Both against the reference evaluator.
+// the im2col and direct convs that write their output over their input. All against the
+// reference evaluator.
 
 /// Runs `b` with bands of `budget` bytes and checks every output against the reference.
-private func runInBands(_ b: GraphBuilder, budget: Int, _ what: String,
+private func runInBands(_ b: GraphBuilder, budget: Int, conv: ConvAlgorithm = .im2col, _ what: String,
                         sourceLocation: SourceLocation = #_sourceLocation) throws -> InferenceSession {
-    var options = SessionOptions(threads: 2, convAlgorithm: .im2col)
+    var options = SessionOptions(threads: 2, convAlgorithm: conv)
     options.bandBudgetBytes = budget
     let session = try InferenceSession(graph: b.graph, options: options)
     let got = try session.run(b.feeds)
@@ -67,28 +68,52 @@ private func runInBands(_ b: GraphBuilder, budget: Int, _ what: String,
 @Test func convWritingOverItsInputMatchesReference() throws {
     var rng = Rng(2612)
     for (i, bandRows) in [1, 2, 3, 7].enumerated() {
-        var b = GraphBuilder()
         let c = 5, h = 7, w = 6, n = i == 2 ? 2 : 1
-        let x = b.input("x", rng.tensor([n, c, h, w]))
-        // The first conv reads a graph input (not in the arena); the ones after it may write over theirs.
-        var y = b.node("Conv", [x, b.constant(rng.tensor([c, c, 3, 3], -0.3, 0.3))], ["pads": .ints([1, 1, 1, 1])])
-        // conv + bias + the conv's own input as the residual, then relu
-        let r = b.node("Conv", [y, b.constant(rng.tensor([c, c, 3, 3], -0.3, 0.3)), b.constant(rng.tensor([c]))],
-                       ["pads": .ints([1, 1, 1, 1])])
-        y = b.node("Relu", [b.node("Add", [r, y])])
-        if n == 1 {
-            let latent = b.input("latent", rng.tensor([1, 8]))
-            y = modulatedConv(&b, &rng, x: y, latent: latent, cin: c, cout: c, k: 3, styleDim: 8,
-                              demodulate: true, upsample: false)
-            y = b.node("LeakyRelu", [y], ["alpha": .float(0.2)])
-        }
-        y = b.node("Conv", [y, b.constant(rng.tensor([c, c, 3, 3], -0.3, 0.3))], ["pads": .ints([1, 1, 1, 1])])
-        b.output(b.node("Sigmoid", [y]))
+        let b = convChain(&rng, n: n, c: c, h: h, w: w)
         let session = try runInBands(b, budget: c * 9 * w * 4 * bandRows, "\(bandRows) rows per band")
         let convs = session.lastPlanSteps.filter { $0.kernel is ConvKernel }
         #expect(convs.count == (n == 1 ? 4 : 3), "\(session.lastPlanSteps.map(\.kernel.kernelName))")
         // Every conv but the first (its input is the graph's) writes over its input.
         #expect(convs.map(\.overFirstInput) == [false] + Array(repeating: true, count: convs.count - 1),
+                "\(bandRows) rows: \(convs.map { ($0.node.name, $0.overFirstInput) })")
+        #expect(convs.allSatisfy { ($0.kernel as! ConvKernel).bandRows == min(bandRows, h) })
+    }
+}
+
+/// The graph of the tests above and below: a conv on the graph's input, a conv + bias whose residual is
+/// its own input, then (batch 1) a modulated conv + leaky relu, and a last conv.
+private func convChain(_ rng: inout Rng, n: Int, c: Int, h: Int, w: Int) -> GraphBuilder {
+    var b = GraphBuilder()
+    let x = b.input("x", rng.tensor([n, c, h, w]))
+    var y = b.node("Conv", [x, b.constant(rng.tensor([c, c, 3, 3], -0.3, 0.3))], ["pads": .ints([1, 1, 1, 1])])
+    let r = b.node("Conv", [y, b.constant(rng.tensor([c, c, 3, 3], -0.3, 0.3)), b.constant(rng.tensor([c]))],
+                   ["pads": .ints([1, 1, 1, 1])])
+    y = b.node("Relu", [b.node("Add", [r, y])])
+    if n == 1 {
+        let latent = b.input("latent", rng.tensor([1, 8]))
+        y = modulatedConv(&b, &rng, x: y, latent: latent, cin: c, cout: c, k: 3, styleDim: 8,
+                          demodulate: true, upsample: false)
+        y = b.node("LeakyRelu", [y], ["alpha": .float(0.2)])
+    }
+    y = b.node("Conv", [y, b.constant(rng.tensor([c, c, 3, 3], -0.3, 0.3))], ["pads": .ints([1, 1, 1, 1])])
+    b.output(b.node("Sigmoid", [y]))
+    return b
+}
+
+@Test func directConvWritingOverItsInputMatchesReference() throws {
+    var rng = Rng(2613)
+    for (i, bandRows) in [1, 2, 3, 7].enumerated() {
+        let c = 5, h = 7, w = 6, n = i == 2 ? 2 : 1
+        let b = convChain(&rng, n: n, c: c, h: h, w: w)
+        // The direct band holds rows + 2 padded rows of c x (w + 2) floats in a quarter of the budget.
+        let session = try runInBands(b, budget: 4 * c * (w + 2) * 4 * (bandRows + 2), conv: .direct,
+                                     "direct, \(bandRows) rows per band")
+        let convs = session.lastPlanSteps.filter { $0.kernel is ConvKernel }
+        #expect(convs.allSatisfy { $0.kernel.kernelName.contains("direct3x3") },
+                "\(convs.map(\.kernel.kernelName))")
+        // Not the first (its input is the graph's), nor the one whose residual is its own input:
+        // the direct kernel stores each band straight away, before the epilogue reads the residual.
+        #expect(convs.map(\.overFirstInput) == [false, false] + Array(repeating: true, count: convs.count - 2),
                 "\(bandRows) rows: \(convs.map { ($0.node.name, $0.overFirstInput) })")
         #expect(convs.allSatisfy { ($0.kernel as! ConvKernel).bandRows == min(bandRows, h) })
     }

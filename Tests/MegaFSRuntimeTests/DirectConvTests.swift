@@ -101,11 +101,11 @@ private func naiveConv3x3(_ x: [Float], cin: Int, h: Int, w: Int, weight: [Float
     let s = try expectMatchesReference(b, conv: .direct, "direct conv + bias + relu")
     let names = (s.lastPlanSummary?.kernels ?? []).map(\.name)
     #expect(names.contains { $0.hasPrefix("conv(direct3x3") }, "\(names)")
-    // auto (see ConvAlgorithm) and im2col take im2col + sgemm.
-    for algorithm in [ConvAlgorithm.auto, .im2col] {
+    // auto takes the direct kernel too (see ConvAlgorithm); im2col takes im2col + sgemm.
+    for (algorithm, kernel) in [(ConvAlgorithm.auto, "conv(direct3x3-\(Conv3x3Path.best))"), (.im2col, "conv(im2col)")] {
         let s = try expectMatchesReference(b, conv: algorithm, "conv + bias + relu, \(algorithm)")
         let names = (s.lastPlanSummary?.kernels ?? []).map(\.name)
-        #expect(names.contains("conv(im2col)"), "\(algorithm): \(names)")
+        #expect(names.contains(kernel), "\(algorithm): \(names)")
     }
 }
 

@@ -148,9 +148,10 @@ final class ConvKernel: RuntimeKernel {
             weightScratchBytes = modulation != nil ? g.cout * g.cin * 4 : 0
             direct = nil
             name = modulation != nil ? "modconv(pointwise)" : "conv(pointwise)"
-        } else if self.int8Weights == nil, let plan = DirectConvPlan(g, algorithm: algorithm) {
+        } else if self.int8Weights == nil, let plan = DirectConvPlan(g, algorithm: algorithm,
+                                                                      bandBudgetBytes: DirectConvPlan.bandBudget(im2colBudget: bandBudgetBytes)) {
             bandRows = plan.rows
-            colBytes = plan.bandBytes
+            colBytes = plan.bandBytes + plan.haloBytes
             weightScratchBytes = 0
             direct = plan
             name = (modulation != nil ? "modconv" : "conv") + "(direct3x3-\(plan.path))"
@@ -163,9 +164,12 @@ final class ConvKernel: RuntimeKernel {
             name = modulation != nil ? "modconv(im2col)" : "conv(im2col)"
         }
         demodBytes = modulation?.demodulate == true ? ((g.cout * 4 + 63) / 64) * 64 : 0
-        writesOverInput = !g.isPointwise && direct == nil && g.groups == 1 && g.sh == 1 && g.sw == 1
-            && g.cin == g.cout && g.oh == g.h && g.ow == g.w
-        bandOutBytes = writesOverInput ? ((g.cout * bandRows * g.ow * 4 + 63) / 64) * 64 : 0
+        // The direct kernel reads its band's padded copy, so it stores straight over the input
+        // (keeping one halo row); but a residual that is the input itself would be read after
+        // its rows were replaced.
+        writesOverInput = !g.isPointwise && g.groups == 1 && g.sh == 1 && g.sw == 1
+            && g.cin == g.cout && g.oh == g.h && g.ow == g.w && (direct == nil || epilogue.addend?.slot != x)
+        bandOutBytes = writesOverInput && direct == nil ? ((g.cout * bandRows * g.ow * 4 + 63) / 64) * 64 : 0
     }
 
     func run(_ ctx: KernelContext) throws {
@@ -265,10 +269,11 @@ final class ConvKernel: RuntimeKernel {
                         let rows = min(bandRows, g.oh - r0)
                         let cols = rows * g.ow, pp = r0 * g.ow
                         // Channel o of this band's output: out + o * ldOut.
-                        let out = overInput ? bandOut : yg + pp, ldOut = overInput ? cols : P
+                        let out = overInput && direct == nil ? bandOut : yg + pp
+                        let ldOut = overInput && direct == nil ? cols : P
                         if let direct {
                             direct.run(g: g, x: xg, weight: wg, scale: sg, y: yg, r0: r0, rows: rows, band: col,
-                                       threads: threads)
+                                       halo: overInput ? col + direct.bandBytes / 4 : nil, threads: threads)
                         } else {
                             im2col(xg, col: col, rows: r0..<(r0 + rows), scale: sg, threads: threads)
                             if let band = pending { store(band) }
@@ -280,7 +285,7 @@ final class ConvKernel: RuntimeKernel {
                                          scale: demod ? dBuf[c0 + o] : 1)
                             }
                         }
-                        if overInput { pending = (pp, cols) }
+                        if overInput && direct == nil { pending = (pp, cols) }
                         r0 += rows
                     }
                     if let band = pending { store(band) }

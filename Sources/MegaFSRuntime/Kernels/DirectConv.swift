@@ -27,13 +27,14 @@ enum Conv3x3Path: Int32, CaseIterable, CustomStringConvertible, Sendable {
 /// How a convolution that could run either way is computed: `SessionOptions.convAlgorithm`,
 /// else `MEGAFS_CONV` (auto, im2col, direct), else auto.
 ///
-/// auto is im2col + sgemm everywhere. Measured in the full models on the 2-core AVX2 VM with 2
-/// threads (alternating processes, per-node profiles): im2col + OpenBLAS was as fast as or
-/// faster than the direct 3x3 kernel at every generator and encoder shape (by 15-40 % at 512 ch
-/// x 32-64 px, 256 ch x 128 px and the encoder's FPN convs; within the noise at 128 ch x 256 px
-/// and wider), and GEMM + col2im beat the sub-pixel transposed conv at 256 and 512 px input. The
-/// direct kernels had been chosen from one-thread measurements; OpenBLAS scales better to two.
-/// On AVX-512 machines OpenBLAS's kernels are wider still, while ours are AVX2.
+/// auto: the direct kernel for 3x3 stride-1 convs, GEMM + col2im for stride-2 transposed
+/// convs, im2col + sgemm for the rest. Measured in the generator at 1024 px on the 2-core AVX2
+/// VM, 2 threads, alternating processes (2026-11-29): the direct 3x3 convs took 170-240 ms per
+/// 19.3-GFLOP layer (81-113 GFLOP/s) against 170-357 ms for im2col + OpenBLAS, the widest
+/// gap at 32-128 channels x 256-1024 px, where the GEMM is thin; once the direct kernel
+/// could write over its input the arena stayed at 212 MB. GEMM + col2im beat the sub-pixel
+/// transposed conv (813 against 951 ms over the eight layers). On AVX-512 machines
+/// OpenBLAS's kernels are wider, while ours are AVX2: measure there before trusting this.
 public enum ConvAlgorithm: String, Sendable, CaseIterable {
     case auto, im2col, direct
 
@@ -48,32 +49,43 @@ struct DirectConvPlan {
     let bandBytes: Int
     let path: Conv3x3Path
 
-    /// Bytes of padded input a band aims at: small enough to stay in L2 while every block of
-    /// four output channels sweeps it.
-    static let bandBudgetBytes = 1 << 20
+    /// Bytes of padded input a band aims at, given the im2col band budget: a quarter of it
+    /// (1 MB by default), small enough to stay in L2 while every block of four output
+    /// channels sweeps it.
+    static func bandBudget(im2colBudget: Int) -> Int { max(1, im2colBudget / 4) }
 
-    init?(_ g: ConvGeometry, algorithm: ConvAlgorithm, path: Conv3x3Path = .best) {
+    init?(_ g: ConvGeometry, algorithm: ConvAlgorithm, path: Conv3x3Path = .best,
+          bandBudgetBytes: Int = bandBudget(im2colBudget: im2colBudgetBytes)) {
         guard g.kh == 3, g.kw == 3, g.sh == 1, g.sw == 1, g.dh == 1, g.dw == 1, g.groups == 1,
               g.padTop == 1, g.padLeft == 1, g.padBottom == 1, g.padRight == 1 else { return nil }
         switch algorithm {
-        case .auto, .im2col: return nil    // see ConvAlgorithm
-        case .direct: break
+        case .im2col: return nil
+        case .auto, .direct: break    // see ConvAlgorithm
         }
         paddedWidth = g.w + 2
         let rowBytes = g.cin * paddedWidth * 4
-        rows = max(1, min(g.oh, Self.bandBudgetBytes / max(1, rowBytes) - 2))
+        rows = max(1, min(g.oh, bandBudgetBytes / max(1, rowBytes) - 2))
         bandBytes = Planner.align(g.cin * (rows + 2) * paddedWidth * 4)
+        channels = g.cin
         self.path = path
     }
 
+    /// Bytes after the band for the halo row a conv writing over its input keeps (see `run`).
+    var haloBytes: Int { Planner.align(channels * paddedWidth * 4) }
+    let channels: Int
+
     /// Output rows r0..<r0+rows of one sample: y (the sample's [cout][oh*ow]) from x (the
     /// sample's [cin][h*w]), channel c of x scaled by scale[c] when given.
+    ///
+    /// `halo` (cin x paddedWidth floats) is given when y is x's memory: the bands then run in
+    /// order, each band's last input row is kept there (padded and scaled) before the band's
+    /// output replaces it, and the next band takes its first row from there, not from x.
     func run(g: ConvGeometry, x: UnsafePointer<Float>, weight: UnsafePointer<Float>, scale: UnsafePointer<Float>?,
              y: UnsafeMutablePointer<Float>, r0: Int, rows: Int, band: UnsafeMutablePointer<Float>,
-             threads: ThreadPartition) {
+             halo: UnsafeMutablePointer<Float>? = nil, threads: ThreadPartition) {
         let w = g.w
         fillPaddedBand(x: x, channels: g.cin, h: g.h, w: w, firstRow: r0 - 1, rows: rows + 2, scale: scale,
-                       band: band, paddedWidth: paddedWidth, threads: threads)
+                       band: band, paddedWidth: paddedWidth, halo: halo, threads: threads)
         let wp = paddedWidth
         let blocks = (g.cout + 3) / 4
         let yBand = y + r0 * g.ow
@@ -89,9 +101,13 @@ struct DirectConvPlan {
 /// Rows firstRow..<firstRow+rows of every channel of x ([channels][h][w]) into band
 /// [channels][rows][paddedWidth], at column 1, zeros around (rows outside the input are all
 /// zeros); channel c scaled by scale[c] when given (the style of a modulated conv).
+///
+/// With `halo` ([channels][paddedWidth]): band row 0 is copied from halo[c] instead when
+/// firstRow > 0 (x no longer holds that row), and band row rows - 2 (the last row the band's
+/// output replaces, and the next band's first row) is then kept in halo[c].
 func fillPaddedBand(x: UnsafePointer<Float>, channels: Int, h: Int, w: Int, firstRow: Int, rows: Int,
                     scale: UnsafePointer<Float>?, band: UnsafeMutablePointer<Float>, paddedWidth wp: Int,
-                    threads: ThreadPartition) {
+                    halo: UnsafeMutablePointer<Float>? = nil, threads: ThreadPartition) {
     let plane = rows * wp
     threads.forEach(channels, minPerThread: max(1, 8192 / plane)) { c in
         let s = scale?[c] ?? 1
@@ -100,11 +116,18 @@ func fillPaddedBand(x: UnsafePointer<Float>, channels: Int, h: Int, w: Int, firs
             let dst = band + c * plane + j * wp
             let ih = firstRow + j
             if ih < 0 || ih >= h { dst.initialize(repeating: 0, count: wp); continue }
+            if j == 0, let halo {
+                dst.update(from: halo + c * wp, count: wp)
+                continue
+            }
             dst[0] = 0
             (dst + w + 1).initialize(repeating: 0, count: wp - w - 1)
             let srow = src + ih * w
             if s == 1 { (dst + 1).update(from: srow, count: w) }
             else { for i in 0..<w { dst[1 + i] = srow[i] * s } }
+        }
+        if let halo, rows >= 3 {
+            (halo + c * wp).update(from: band + c * plane + (rows - 2) * wp, count: wp)
         }
     }
 }
