@@ -18,5 +18,6 @@ mfs_cpu_features mfs_detect_cpu(void);
 #include "conv3x3.h"
 #include "convtaps.h"
 #include "sgemm_nt.h"
+#include "winograd.h"
 
 #endif

@@ -84,6 +84,10 @@ final class ConvKernel: RuntimeKernel {
     static let streamedMaxColumns = 32
     /// Set when the conv runs the direct 3x3 kernel (bands of padded input instead of im2col).
     let direct: DirectConvPlan?
+    /// Set when the conv runs Winograd F(2x2, 3x3) (bands of padded input, 16 GEMMs).
+    let winograd: WinogradConvPlan?
+    /// The direct and Winograd kernels read a padded copy of their band, not x.
+    var readsPaddedBand: Bool { direct != nil || winograd != nil }
     /// An im2col conv whose output has its input's shape may write over its input (the
     /// planner decides): each band's product goes to `bandOutBytes` of scratch and is stored
     /// only after the next band's im2col has read the rows above it. At 1024 px this saves
@@ -132,6 +136,7 @@ final class ConvKernel: RuntimeKernel {
             weightScratchBytes = 0
             demodBytes = 0
             direct = nil
+            winograd = nil
             writesOverInput = false
             bandOutBytes = 0
             name = streams ? "conv(streamed)" : "conv(batched)"
@@ -147,13 +152,23 @@ final class ConvKernel: RuntimeKernel {
             colBytes = 0
             weightScratchBytes = modulation != nil ? g.cout * g.cin * 4 : 0
             direct = nil
+            winograd = nil
             name = modulation != nil ? "modconv(pointwise)" : "conv(pointwise)"
+        } else if self.int8Weights == nil, let plan = WinogradConvPlan(g, algorithm: algorithm,
+                                                                        bandBudgetBytes: WinogradConvPlan.bandBudget(im2colBudget: bandBudgetBytes)) {
+            bandRows = plan.rows
+            colBytes = plan.scratchBytes
+            weightScratchBytes = 0
+            direct = nil
+            winograd = plan
+            name = (modulation != nil ? "modconv" : "conv") + "(winograd-f2)"
         } else if self.int8Weights == nil, let plan = DirectConvPlan(g, algorithm: algorithm,
                                                                       bandBudgetBytes: DirectConvPlan.bandBudget(im2colBudget: bandBudgetBytes)) {
             bandRows = plan.rows
             colBytes = plan.bandBytes + plan.haloBytes
             weightScratchBytes = 0
             direct = plan
+            winograd = nil
             name = (modulation != nil ? "modconv" : "conv") + "(direct3x3-\(plan.path))"
         } else {
             let rowBytes = k * g.ow * 4
@@ -161,15 +176,17 @@ final class ConvKernel: RuntimeKernel {
             colBytes = k * bandRows * g.ow * 4
             weightScratchBytes = 0
             direct = nil
+            winograd = nil
             name = modulation != nil ? "modconv(im2col)" : "conv(im2col)"
         }
         demodBytes = modulation?.demodulate == true ? ((g.cout * 4 + 63) / 64) * 64 : 0
-        // The direct kernel reads its band's padded copy, so it stores straight over the input
-        // (keeping one halo row); but a residual that is the input itself would be read after
-        // its rows were replaced.
+        // The direct and Winograd kernels read their band's padded copy, so they store straight
+        // over the input (keeping one halo row); but a residual that is the input itself would
+        // be read after its rows were replaced.
+        let paddedBand = direct != nil || winograd != nil
         writesOverInput = !g.isPointwise && g.groups == 1 && g.sh == 1 && g.sw == 1
-            && g.cin == g.cout && g.oh == g.h && g.ow == g.w && (direct == nil || epilogue.addend?.slot != x)
-        bandOutBytes = writesOverInput && direct == nil ? ((g.cout * bandRows * g.ow * 4 + 63) / 64) * 64 : 0
+            && g.cin == g.cout && g.oh == g.h && g.ow == g.w && (!paddedBand || epilogue.addend?.slot != x)
+        bandOutBytes = writesOverInput && !paddedBand ? ((g.cout * bandRows * g.ow * 4 + 63) / 64) * 64 : 0
     }
 
     func run(_ ctx: KernelContext) throws {
@@ -217,6 +234,7 @@ final class ConvKernel: RuntimeKernel {
             return
         }
 
+        winograd?.transformWeights(pw, scratch: col, threads: threads)
         for n in 0..<g.n {
             var style: UnsafePointer<Float>? = nil
             var demod = false
@@ -269,9 +287,12 @@ final class ConvKernel: RuntimeKernel {
                         let rows = min(bandRows, g.oh - r0)
                         let cols = rows * g.ow, pp = r0 * g.ow
                         // Channel o of this band's output: out + o * ldOut.
-                        let out = overInput && direct == nil ? bandOut : yg + pp
-                        let ldOut = overInput && direct == nil ? cols : P
-                        if let direct {
+                        let out = overInput && !readsPaddedBand ? bandOut : yg + pp
+                        let ldOut = overInput && !readsPaddedBand ? cols : P
+                        if let winograd {
+                            winograd.run(g: g, x: xg, scale: sg, y: yg, r0: r0, rows: rows, scratch: col,
+                                         overInput: overInput, gemm: ctx.gemm, threads: threads)
+                        } else if let direct {
                             direct.run(g: g, x: xg, weight: wg, scale: sg, y: yg, r0: r0, rows: rows, band: col,
                                        halo: overInput ? col + direct.bandBytes / 4 : nil, threads: threads)
                         } else {
@@ -285,7 +306,7 @@ final class ConvKernel: RuntimeKernel {
                                          scale: demod ? dBuf[c0 + o] : 1)
                             }
                         }
-                        if overInput && direct == nil { pending = (pp, cols) }
+                        if overInput && !readsPaddedBand { pending = (pp, cols) }
                         r0 += rows
                     }
                     if let band = pending { store(band) }

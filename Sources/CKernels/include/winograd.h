@@ -1,0 +1,26 @@
+#ifndef MEGAFS_WINOGRAD_H
+#define MEGAFS_WINOGRAD_H
+/*
+ * Winograd F(2x2, 3x3) transforms for 3x3 stride-1 convolutions (issue #9). The products in
+ * between are 16 ordinary GEMMs, M[k] = U[k] x V[k] (k = 0..15), left to sgemm:
+ *   U[k][co][ci] = (G g G^T)[k]     for the 3x3 kernel g of (co, ci)       [16][cout][cin]
+ *   V[k][ci][t]  = (B^T d B)[k]     for the 4x4 input patch d of tile t    [16][cin][tiles]
+ *   y (2x2 per tile) = A^T M A
+ * A band of tb tile rows reads the zero-padded input band xpad [cin][2 tb + 2][wp] (padded row j
+ * and column i hold input row r0 - 1 + j and column i - 1, wp >= 2 tw + 2) and writes output
+ * rows r0 .. r0 + rows - 1 (rows <= 2 tb). Tile t = ty * tw + tx covers output rows 2 ty, 2 ty + 1
+ * and columns 2 tx, 2 tx + 1 of the band.
+ */
+#include <stddef.h>
+
+/* U for output channels [co0, co1) from weight [cout][cin][3][3]. */
+void mfs_winograd_f2_weights(const float *weight, int cin, int cout, int co0, int co1, float *u);
+
+/* V for input channels [c0, c1) of the band (tiles = tb * tw). */
+void mfs_winograd_f2_input(const float *xpad, int cin, int c0, int c1, int tb, int tw, int wp, float *v);
+
+/* Output channels [co0, co1) of the band from M [16][cout][tiles] into y[co * ystride + r * w + x]. */
+void mfs_winograd_f2_output(const float *m, int cout, int co0, int co1, int tb, int tw, int rows, int w,
+                            float *y, size_t ystride);
+
+#endif

@@ -1,0 +1,103 @@
+/* Winograd F(2x2, 3x3) transforms: see winograd.h. Plain C the compiler vectorises over tiles
+ * (each of the 16 planes of V and M is contiguous over tiles). */
+#include "winograd.h"
+
+void mfs_winograd_f2_weights(const float *weight, int cin, int cout, int co0, int co1, float *u) {
+    const size_t plane = (size_t)cout * cin;
+    for (int co = co0; co < co1; co++)
+        for (int ci = 0; ci < cin; ci++) {
+            const float *g = weight + ((size_t)co * cin + ci) * 9;
+            float gg[4][3];   /* G g: rows g0, (g0 + g1 + g2) / 2, (g0 - g1 + g2) / 2, g2 */
+            for (int j = 0; j < 3; j++) {
+                gg[0][j] = g[j];
+                gg[1][j] = 0.5f * (g[j] + g[3 + j] + g[6 + j]);
+                gg[2][j] = 0.5f * (g[j] - g[3 + j] + g[6 + j]);
+                gg[3][j] = g[6 + j];
+            }
+            float *dst = u + (size_t)co * cin + ci;
+            for (int i = 0; i < 4; i++) {
+                const float a = gg[i][0], b = gg[i][1], c = gg[i][2];
+                dst[(size_t)(4 * i + 0) * plane] = a;
+                dst[(size_t)(4 * i + 1) * plane] = 0.5f * (a + b + c);
+                dst[(size_t)(4 * i + 2) * plane] = 0.5f * (a - b + c);
+                dst[(size_t)(4 * i + 3) * plane] = c;
+            }
+        }
+}
+
+void mfs_winograd_f2_input(const float *xpad, int cin, int c0, int c1, int tb, int tw, int wp, float *v) {
+    const size_t tiles = (size_t)tb * tw;
+    const size_t kstride = (size_t)cin * tiles;
+    const size_t xplane = (size_t)(2 * tb + 2) * wp;
+    float t[4][wp];
+    for (int ci = c0; ci < c1; ci++) {
+        const float *x = xpad + ci * xplane;
+        float *vc = v + (size_t)ci * tiles;
+        for (int ty = 0; ty < tb; ty++) {
+            const float *d0 = x + (size_t)(2 * ty) * wp, *d1 = d0 + wp, *d2 = d1 + wp, *d3 = d2 + wp;
+            /* B^T d: rows d0 - d2, d1 + d2, d2 - d1, d1 - d3 */
+            for (int i = 0; i < wp; i++) {
+                t[0][i] = d0[i] - d2[i];
+                t[1][i] = d1[i] + d2[i];
+                t[2][i] = d2[i] - d1[i];
+                t[3][i] = d1[i] - d3[i];
+            }
+            float *vt = vc + (size_t)ty * tw;
+            for (int r = 0; r < 4; r++) {
+                const float *s = t[r];
+                float *o0 = vt + (size_t)(4 * r) * kstride, *o1 = o0 + kstride, *o2 = o1 + kstride, *o3 = o2 + kstride;
+                /* (B^T d) B: columns s0 - s2, s1 + s2, s2 - s1, s1 - s3 of each tile */
+                for (int tx = 0; tx < tw; tx++) {
+                    const float a = s[2 * tx], b = s[2 * tx + 1], c = s[2 * tx + 2], d = s[2 * tx + 3];
+                    o0[tx] = a - c;
+                    o1[tx] = b + c;
+                    o2[tx] = c - b;
+                    o3[tx] = b - d;
+                }
+            }
+        }
+    }
+}
+
+/* Tiles [tx0, tx1) of one tile row: both output rows when y1, both columns when `pair`. */
+static inline void output_tiles(const float *mt, size_t kstride, int tx0, int tx1, float *y0, float *y1, int pair) {
+    for (int tx = tx0; tx < tx1; tx++) {
+        float q[16];
+        for (int k = 0; k < 16; k++) q[k] = mt[(size_t)k * kstride + tx];
+        /* A^T M: rows m0 + m1 + m2, m1 - m2 - m3; then the same on columns */
+        float s0[4], s1[4];
+        for (int j = 0; j < 4; j++) {
+            s0[j] = q[j] + q[4 + j] + q[8 + j];
+            s1[j] = q[4 + j] - q[8 + j] - q[12 + j];
+        }
+        const int x = 2 * tx;
+        y0[x] = s0[0] + s0[1] + s0[2];
+        if (pair) y0[x + 1] = s0[1] - s0[2] - s0[3];
+        if (y1) {
+            y1[x] = s1[0] + s1[1] + s1[2];
+            if (pair) y1[x + 1] = s1[1] - s1[2] - s1[3];
+        }
+    }
+}
+
+void mfs_winograd_f2_output(const float *m, int cout, int co0, int co1, int tb, int tw, int rows, int w,
+                            float *y, size_t ystride) {
+    const size_t tiles = (size_t)tb * tw;
+    const size_t kstride = (size_t)cout * tiles;
+    const int full = w / 2;   /* tiles with both columns inside */
+    for (int co = co0; co < co1; co++) {
+        const float *mc = m + (size_t)co * tiles;
+        float *yc = y + (size_t)co * ystride;
+        for (int ty = 0; ty < tb && 2 * ty < rows; ty++) {
+            const float *mt = mc + (size_t)ty * tw;
+            float *y0 = yc + (size_t)(2 * ty) * w;
+            if (2 * ty + 1 < rows) {
+                output_tiles(mt, kstride, 0, full, y0, y0 + w, 1);
+                if (full < tw) output_tiles(mt, kstride, full, tw, y0, y0 + w, 0);
+            } else {
+                output_tiles(mt, kstride, 0, full, y0, NULL, 1);
+                if (full < tw) output_tiles(mt, kstride, full, tw, y0, NULL, 0);
+            }
+        }
+    }
+}

@@ -1,0 +1,90 @@
+import CKernels
+
+/// Winograd F(2x2, 3x3) for a 3x3 stride-1 conv (CKernels/winograd.c): per band of tile rows,
+/// the zero-padded input band (scaled by the style when modulated) is transformed into 16
+/// matrices V[k] [cin x tiles], multiplied by the transformed weight U[k] [cout x cin] with
+/// sgemm, and the 16 products transformed back to 2x2 output tiles. 2.25x fewer multiplies
+/// than the direct conv, in GEMMs as wide as the channel counts: it pays where both are wide.
+struct WinogradConvPlan {
+    /// Tile rows per band (the last band may have fewer), tiles per row.
+    let tileRows: Int
+    let tilesWide: Int
+    let paddedWidth: Int
+    let channelsIn: Int, channelsOut: Int
+    let bandBytes: Int, haloBytes: Int, weightBytes: Int, inputBytes: Int, productBytes: Int
+
+    /// Output rows per band.
+    var rows: Int { 2 * tileRows }
+    var haloOffset: Int { bandBytes }
+    var weightOffset: Int { bandBytes + haloBytes }
+    var inputOffset: Int { weightOffset + weightBytes }
+    var productOffset: Int { inputOffset + inputBytes }
+    var scratchBytes: Int { productOffset + productBytes }
+
+    /// auto takes Winograd when both channel counts are at least this (see ConvAlgorithm).
+    static let autoMinChannels = 128
+
+    /// Bytes of V and M a band aims at, given the im2col band budget (8 MB by default): wide
+    /// enough GEMMs, small enough scratch.
+    static func bandBudget(im2colBudget: Int) -> Int { max(1, 2 * im2colBudget) }
+
+    init?(_ g: ConvGeometry, algorithm: ConvAlgorithm, bandBudgetBytes: Int = bandBudget(im2colBudget: im2colBudgetBytes)) {
+        guard g.kh == 3, g.kw == 3, g.sh == 1, g.sw == 1, g.dh == 1, g.dw == 1, g.groups == 1,
+              g.padTop == 1, g.padLeft == 1, g.padBottom == 1, g.padRight == 1 else { return nil }
+        switch algorithm {
+        case .im2col, .direct: return nil
+        case .auto: guard g.cin >= Self.autoMinChannels && g.cout >= Self.autoMinChannels else { return nil }
+        case .winograd: break
+        }
+        channelsIn = g.cin; channelsOut = g.cout
+        tilesWide = (g.ow + 1) / 2
+        let tileRowsTotal = (g.oh + 1) / 2
+        let rowBytes = 16 * (g.cin + g.cout) * 4 * tilesWide
+        let most = max(1, min(tileRowsTotal, bandBudgetBytes / max(1, rowBytes)))
+        let bands = (tileRowsTotal + most - 1) / most
+        tileRows = (tileRowsTotal + bands - 1) / bands
+        paddedWidth = 2 * tilesWide + 2
+        bandBytes = Planner.align(g.cin * (2 * tileRows + 2) * paddedWidth * 4)
+        haloBytes = Planner.align(g.cin * paddedWidth * 4)
+        weightBytes = Planner.align(16 * g.cout * g.cin * 4)
+        inputBytes = Planner.align(16 * g.cin * tileRows * tilesWide * 4)
+        productBytes = Planner.align(16 * g.cout * tileRows * tilesWide * 4)
+    }
+
+    /// U from the weight [cout][cin][3][3], into scratch + weightOffset (once per run).
+    func transformWeights(_ weight: UnsafePointer<Float>, scratch: UnsafeMutablePointer<Float>, threads: ThreadPartition) {
+        let u = scratch + weightOffset / 4
+        let cin = Int32(channelsIn), cout = Int32(channelsOut)
+        threads.forRanges(channelsOut, minPerThread: max(1, 4096 / channelsIn)) { r in
+            mfs_winograd_f2_weights(weight, cin, cout, Int32(r.lowerBound), Int32(r.upperBound), u)
+        }
+    }
+
+    /// Output rows r0..<r0+rows of one sample, as `DirectConvPlan.run` (same `halo` contract);
+    /// the weight transformed by `transformWeights` into the same scratch.
+    func run(g: ConvGeometry, x: UnsafePointer<Float>, scale: UnsafePointer<Float>?, y: UnsafeMutablePointer<Float>,
+             r0: Int, rows: Int, scratch: UnsafeMutablePointer<Float>, overInput: Bool, gemm: any GemmBackend,
+             threads: ThreadPartition) {
+        let tb = (rows + 1) / 2, tw = tilesWide, wp = paddedWidth
+        let tiles = tb * tw
+        let band = scratch, u = scratch + weightOffset / 4
+        let v = scratch + inputOffset / 4, m = scratch + productOffset / 4
+        fillPaddedBand(x: x, channels: g.cin, h: g.h, w: g.w, firstRow: r0 - 1, rows: 2 * tb + 2, scale: scale,
+                       band: band, paddedWidth: wp, halo: overInput ? scratch + haloOffset / 4 : nil, threads: threads)
+        let cin = g.cin, cout = g.cout
+        threads.forRanges(cin, minPerThread: max(1, 4096 / tiles)) { r in
+            mfs_winograd_f2_input(band, Int32(cin), Int32(r.lowerBound), Int32(r.upperBound), Int32(tb), Int32(tw),
+                                  Int32(wp), v)
+        }
+        for k in 0..<16 {
+            gemm.sgemm(transA: false, transB: false, m: cout, n: tiles, k: cin, alpha: 1,
+                       a: u + k * cout * cin, lda: cin, b: v + k * cin * tiles, ldb: tiles, beta: 0,
+                       c: m + k * cout * tiles, ldc: tiles)
+        }
+        let yBand = y + r0 * g.ow, P = g.oh * g.ow, ow = g.ow
+        threads.forRanges(cout, minPerThread: max(1, 4096 / tiles)) { r in
+            mfs_winograd_f2_output(m, Int32(cout), Int32(r.lowerBound), Int32(r.upperBound), Int32(tb), Int32(tw),
+                                   Int32(rows), Int32(ow), yBand, P)
+        }
+    }
+}

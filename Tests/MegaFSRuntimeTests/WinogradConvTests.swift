@@ -1,0 +1,56 @@
+import Testing
+import MegaFSGraph
+@testable import MegaFSRuntime
+
+// Winograd F(2x2, 3x3) (CKernels/winograd.c + WinogradConvPlan) against the reference
+// evaluator: odd and even sizes (tiles hanging over the right and bottom edges), 1-pixel
+// planes, batch 2, modulation with demodulation, and auto's choice of it by channel count.
+
+@Test func winogradConvsMatchTheReference() throws {
+    var rng = Rng(4242)
+    // (cin, cout, h, w, batch), each with more than 32 outputs per sample and more than 1024
+    // over the batch, so that the conv does not take the merged-batch GEMM.
+    for (cin, cout, h, w, n) in [(5, 7, 9, 11, 1), (6, 6, 23, 24, 2), (4, 3, 1, 40, 1), (3, 5, 33, 1, 1), (8, 4, 13, 6, 1)] {
+        var b = GraphBuilder()
+        let x = b.input("x", rng.tensor([n, cin, h, w]))
+        var y = b.node("Conv", [x, b.constant(rng.tensor([cout, cin, 3, 3]), "w"), b.constant(rng.tensor([cout]), "b")],
+                       ["pads": .ints([1, 1, 1, 1]), "kernel_shape": .ints([3, 3])])
+        y = b.node("Relu", [y])
+        b.output(y)
+        let what = "\(cin)->\(cout) \(h)x\(w) batch \(n)"
+        let s = try expectMatchesReference(b, conv: .winograd, what)
+        let names = (s.lastPlanSummary?.kernels ?? []).map(\.name)
+        #expect(names.contains("conv(winograd-f2)"), "\(what): \(names)")
+    }
+}
+
+@Test func modulatedConvForcedWinogradRunsIt() throws {
+    var rng = Rng(4243)
+    var b = GraphBuilder()
+    let cin = 6, cout = 5, dim = 8
+    let latents = b.input("latents", rng.tensor([1, dim]))
+    let x = b.input("x", rng.tensor([1, cin, 17, 20]))
+    var y = modulatedConv(&b, &rng, x: x, latent: latents, cin: cin, cout: cout, k: 3, styleDim: dim,
+                          demodulate: true, upsample: false)
+    y = b.node("Add", [y, b.constant(rng.tensor([1, 1, 17, 20]))])
+    y = b.node("Add", [y, b.constant(rng.tensor([1, cout, 1, 1]))])
+    y = b.node("LeakyRelu", [y], ["alpha": .float(0.2)])
+    b.output(y)
+    let s = try expectMatchesReference(b, conv: .winograd, "modulated Winograd conv")
+    let names = (s.lastPlanSummary?.kernels ?? []).map(\.name)
+    #expect(names.contains("modconv(winograd-f2)"), "\(names)")
+}
+
+@Test func autoTakesWinogradForWideConvsOnly() throws {
+    var rng = Rng(4244)
+    let wide = WinogradConvPlan.autoMinChannels
+    for (cin, cout, expected) in [(wide, wide, "conv(winograd-f2)"), (wide, wide / 2, "conv(direct3x3-\(Conv3x3Path.best))")] {
+        var b = GraphBuilder()
+        let x = b.input("x", rng.tensor([1, cin, 6, 7]))
+        b.output(b.node("Conv", [x, b.constant(rng.tensor([cout, cin, 3, 3], -0.05, 0.05), "w")],
+                        ["pads": .ints([1, 1, 1, 1])]))
+        let s = try expectMatchesReference(b, conv: .auto, "\(cin)->\(cout), auto")
+        let names = (s.lastPlanSummary?.kernels ?? []).map(\.name)
+        #expect(names.contains(expected), "\(cin)->\(cout): \(names)")
+    }
+}
