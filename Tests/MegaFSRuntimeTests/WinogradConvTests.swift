@@ -44,13 +44,17 @@ import MegaFSGraph
 @Test func autoTakesWinogradForWideConvsOnly() throws {
     var rng = Rng(4244)
     let wide = WinogradConvPlan.autoMinChannels
-    for (cin, cout, expected) in [(wide, wide, "conv(winograd-f2)"), (wide, wide / 2, "conv(direct3x3-\(Conv3x3Path.best))")] {
+    let direct = "conv(direct3x3-\(Conv3x3Path.best))"
+    // (cin, cout, side, kernel auto takes): wide enough; too few output channels; too few
+    // pixels for Winograd (and too narrow for the direct kernel).
+    for (cin, cout, side, expected) in [(wide, wide, 16, "conv(winograd-f2)"), (wide, wide / 2, 16, direct),
+                                        (wide, wide, 8, "conv(im2col)")] {
         var b = GraphBuilder()
-        let x = b.input("x", rng.tensor([1, cin, 6, 7]))
+        let x = b.input("x", rng.tensor([1, cin, side, side]))
         b.output(b.node("Conv", [x, b.constant(rng.tensor([cout, cin, 3, 3], -0.05, 0.05), "w")],
                         ["pads": .ints([1, 1, 1, 1])]))
-        let s = try expectMatchesReference(b, conv: .auto, "\(cin)->\(cout), auto")
+        let s = try expectMatchesReference(b, conv: .auto, "\(cin)->\(cout) at \(side)x\(side), auto")
         let names = (s.lastPlanSummary?.kernels ?? []).map(\.name)
-        #expect(names.contains(expected), "\(cin)->\(cout): \(names)")
+        #expect(names.contains(expected), "\(cin)->\(cout) at \(side)x\(side): \(names)")
     }
 }

@@ -56,13 +56,20 @@ struct DirectConvPlan {
     /// channels sweeps it.
     static func bandBudget(im2colBudget: Int) -> Int { max(1, im2colBudget / 4) }
 
+    /// auto leaves narrower outputs to im2col + sgemm.
+    static let autoMinWidth = 16
+
     init?(_ g: ConvGeometry, algorithm: ConvAlgorithm, path: Conv3x3Path = .best,
           bandBudgetBytes: Int = bandBudget(im2colBudget: im2colBudgetBytes)) {
         guard g.kh == 3, g.kw == 3, g.sh == 1, g.sw == 1, g.dh == 1, g.dw == 1, g.groups == 1,
               g.padTop == 1, g.padLeft == 1, g.padBottom == 1, g.padRight == 1 else { return nil }
         switch algorithm {
         case .im2col, .winograd: return nil
-        case .auto, .direct: break    // see ConvAlgorithm
+        case .direct: break
+        case .auto:
+            // Rows narrower than a 16-column tile run mostly on the scalar tail (the
+            // generator's first conv at 4x4 took 25 ms there).
+            guard g.ow >= Self.autoMinWidth else { return nil }    // see ConvAlgorithm
         }
         paddedWidth = g.w + 2
         let rowBytes = g.cin * paddedWidth * 4

@@ -21,8 +21,15 @@ struct WinogradConvPlan {
     var productOffset: Int { inputOffset + inputBytes }
     var scratchBytes: Int { productOffset + productBytes }
 
-    /// auto takes Winograd when both channel counts are at least this (see ConvAlgorithm).
+    /// auto takes Winograd when both channel counts are at least `autoMinChannels`, the
+    /// output has at least `autoMinPixels` and cin x cout is at most `autoMaxChannelProduct`
+    /// (see ConvAlgorithm): below those pixels the per-run weight transform (16 x cout x cin
+    /// floats) costs more than the multiplies it saves, and above that product its scratch
+    /// (34-67 MB for the encoder's wider FPN convs, where it saved nothing measurable) would
+    /// set the arena.
     static let autoMinChannels = 128
+    static let autoMinPixels = 256
+    static let autoMaxChannelProduct = 512 * 512
 
     /// Bytes of V and M a band aims at, given the im2col band budget (8 MB by default): wide
     /// enough GEMMs, small enough scratch.
@@ -33,7 +40,9 @@ struct WinogradConvPlan {
               g.padTop == 1, g.padLeft == 1, g.padBottom == 1, g.padRight == 1 else { return nil }
         switch algorithm {
         case .im2col, .direct: return nil
-        case .auto: guard g.cin >= Self.autoMinChannels && g.cout >= Self.autoMinChannels else { return nil }
+        case .auto:
+            guard g.cin >= Self.autoMinChannels, g.cout >= Self.autoMinChannels, g.oh * g.ow >= Self.autoMinPixels,
+                  g.cin * g.cout <= Self.autoMaxChannelProduct else { return nil }
         case .winograd: break
         }
         channelsIn = g.cin; channelsOut = g.cout
