@@ -19,5 +19,7 @@ mfs_cpu_features mfs_detect_cpu(void);
 #include "convtaps.h"
 #include "sgemm_nt.h"
 #include "winograd.h"
+#include "blur.h"
+#include "col2im.h"
 
 #endif

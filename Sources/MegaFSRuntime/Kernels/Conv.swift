@@ -431,6 +431,7 @@ final class ConvTransposeKernel: RuntimeKernel {
     let x: Int, w: Int, y: Int
     let modulation: Modulation?
     let blur: (geometry: UpFirDnGeometry, kernel: [Float])?
+    let blurSeparable: SeparableFilter?
     let epilogue: ConvEpilogue
     let bandRows: Int
     let colBytes: Int
@@ -459,6 +460,7 @@ final class ConvTransposeKernel: RuntimeKernel {
          bandBudgetBytes: Int = im2colBudgetBytes, constantWeight: @autoclosure () -> Tensor? = nil, weightIsQuantized: Bool = false) {
         self.g = g; self.x = x; self.w = w; self.y = y
         self.modulation = modulation; self.blur = blur; self.epilogue = epilogue
+        blurSeparable = blur.flatMap { SeparableFilter($0.kernel, kh: $0.geometry.kh, kw: $0.geometry.kw) }
         subPixel = SubPixelConvTransposePlan(g, weight: constantWeight(), algorithm: algorithm)
         packsQuantizedWeight = subPixel != nil && weightIsQuantized
         let m = g.coutG * g.kh * g.kw
@@ -554,7 +556,7 @@ final class ConvTransposeKernel: RuntimeKernel {
                     let k = kb.baseAddress!
                     threads.forEach(g.cout) { c in
                         let out = yn + c * finalP
-                        upfirdnPlane(tBuf + c * OP, out, k, bg)
+                        upfirdnPlane(tBuf + c * OP, out, k, bg, separable: self.blurSeparable)
                         ep.apply(out, count: finalP, n: n, c: c, p0: 0, scale: demod ? dBuf[c] : 1)
                     }
                 }
@@ -619,7 +621,7 @@ final class ConvTransposeKernel: RuntimeKernel {
                     let wp = window + c * planeStride
                     if !produce.isEmpty {
                         let out = yn + c * finalP
-                        upfirdnRows(UnsafePointer(wp - oldBase * g.ow), out, k, bg, rows: produce)
+                        upfirdnRows(UnsafePointer(wp - oldBase * g.ow), out, k, bg, rows: produce, separable: self.blurSeparable)
                         let p0 = produce.lowerBound * bg.ow
                         ep.apply(out + p0, count: produce.count * bg.ow, n: n, c: c, p0: p0, scale: demod?[c] ?? 1)
                     }
@@ -643,25 +645,14 @@ final class ConvTransposeKernel: RuntimeKernel {
         threads.forEach(g.coutG) { co in
             let plane = out + co * planeStride - rowBase * g.ow
             for kh in 0..<g.kh {
-                for kw in 0..<g.kw {
-                    let src = col + ((co * g.kh + kh) * g.kw + kw) * cols
-                    let offW = kw * g.dw - g.padLeft
-                    // valid iw: 0 <= iw*sw + offW < OW
-                    let lo = offW >= 0 ? 0 : min(g.w, (-offW + g.sw - 1) / g.sw)
-                    let hi = max(lo, min(g.w, (g.ow - 1 - offW) >= 0 ? (g.ow - 1 - offW) / g.sw + 1 : 0))
-                    for (r, ih) in inputRows.enumerated() {
-                        let oh = ih * g.sh - g.padTop + kh * g.dh
-                        if oh < 0 || oh >= g.oh { continue }
-                        precondition(oh >= rowBase && oh < rowBase + planeRows, "col2im row \(oh) outside its window")
-                        let orow = plane + oh * g.ow + offW
-                        let srow = src + r * g.w
-                        if g.sw == 1 {
-                            for j in lo..<hi { orow[j] += srow[j] }
-                        } else {
-                            let sw = g.sw
-                            for j in lo..<hi { orow[j * sw] += srow[j] }
-                        }
-                    }
+                // Taps (kh, 0..<kw) of channel co, each `cols` apart.
+                let src = col + (co * g.kh + kh) * g.kw * cols
+                for (r, ih) in inputRows.enumerated() {
+                    let oh = ih * g.sh - g.padTop + kh * g.dh
+                    if oh < 0 || oh >= g.oh { continue }
+                    precondition(oh >= rowBase && oh < rowBase + planeRows, "col2im row \(oh) outside its window")
+                    mfs_col2im_row(src + r * g.w, cols, Int32(g.kw), Int32(g.w), Int32(g.sw), Int32(g.dw),
+                                   Int32(g.padLeft), Int32(g.ow), plane + oh * g.ow)
                 }
             }
         }
@@ -675,11 +666,13 @@ final class UpFirDnKernel: RuntimeKernel {
     let x: Int, y: Int, planes: Int
     let epilogue: ConvEpilogue
     let channels: Int
+    let separable: SeparableFilter?
     var kernelName: String { "upfirdn2d" }
 
     init(geometry: UpFirDnGeometry, kernel: [Float], x: Int, y: Int, planes: Int, channels: Int, epilogue: ConvEpilogue) {
         self.geometry = geometry; self.kernel = kernel; self.x = x; self.y = y; self.planes = planes
         self.channels = channels; self.epilogue = epilogue
+        separable = SeparableFilter(kernel, kh: geometry.kh, kw: geometry.kw)
     }
 
     func run(_ ctx: KernelContext) throws {
@@ -691,7 +684,7 @@ final class UpFirDnKernel: RuntimeKernel {
         kernel.withUnsafeBufferPointer { kb in
             let k = kb.baseAddress!
             ctx.threads.forEach(planes) { p in
-                upfirdnPlane(px + p * ip, py + p * op, k, g)
+                upfirdnPlane(px + p * ip, py + p * op, k, g, separable: self.separable)
                 if !identity { ep.apply(py + p * op, count: op, n: p / channels, c: p % channels, p0: 0, scale: 1) }
             }
         }

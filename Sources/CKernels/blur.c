@@ -1,0 +1,28 @@
+/* Separable FIR rows: see blur.h. */
+#include "blur.h"
+#include <stddef.h>
+
+void mfs_blur_rows_separable(const float *x, int h, int w, const float *col, int kh, const float *row, int kw,
+                             int pad_top, int pad_left, int ow, int r0, int r1, float *out, float *tmp) {
+    for (int r = r0; r < r1; r++) {
+        for (int c = 0; c < w; c++) tmp[c] = 0.0f;
+        for (int a = 0; a < kh; a++) {
+            const int i = r + a - pad_top;
+            if (i < 0 || i >= h) continue;
+            const float ka = col[a];
+            const float *xr = x + (size_t)i * w;
+            for (int c = 0; c < w; c++) tmp[c] += ka * xr[c];
+        }
+        float *o = out + (size_t)r * ow;
+        for (int c = 0; c < ow; c++) o[c] = 0.0f;
+        for (int b = 0; b < kw; b++) {
+            /* output column c reads tmp[c + b - pad_left] */
+            const int off = b - pad_left;
+            int lo = -off > 0 ? -off : 0;
+            int hi = w - off < ow ? w - off : ow;
+            const float kb = row[b];
+            const float *t = tmp + off;
+            for (int c = lo; c < hi; c++) o[c] += kb * t[c];
+        }
+    }
+}

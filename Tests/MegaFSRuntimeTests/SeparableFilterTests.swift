@@ -1,0 +1,52 @@
+import Testing
+@testable import MegaFSRuntime
+
+// The separable blur (CKernels/blur.c): which kernels take it, and that it gives the 2-D
+// filter's result on planes with every padding the generator and odd sizes use.
+
+@Test func styleGANBlurKernelIsSeparableAndRandomKernelsAreNot() {
+    let a: [Float] = [1, 3, 3, 1]
+    let blur: [Float] = (0..<16).map { (i: Int) -> Float in a[i / 4] * a[i % 4] / 16 }
+    let filter = SeparableFilter(blur, kh: 4, kw: 4)
+    #expect(filter != nil)
+    if let f = filter {
+        for i in 0..<4 { for j in 0..<4 { #expect(abs(f.column[i] * f.row[j] - blur[i * 4 + j]) <= 1e-7) } }
+    }
+    var rng = Rng(77)
+    let random = (0..<16).map { _ in rng.float() }
+    #expect(SeparableFilter(random, kh: 4, kw: 4) == nil)
+    #expect(SeparableFilter([Float](repeating: 0, count: 9), kh: 3, kw: 3) == nil)
+    #expect(SeparableFilter([2], kh: 1, kw: 1) == nil)
+}
+
+@Test func separableBlurMatchesTheTwoDimensionalFilter() {
+    var rng = Rng(78)
+    let a: [Float] = [1, 3, 3, 1]
+    let b: [Float] = [0.5, -1, 2]
+    // (kernel column, kernel row, h, w, pads top/left/bottom/right)
+    let cases: [([Float], [Float], Int, Int, [Int])] = [
+        (a, a, 9, 11, [1, 1, 1, 1]), (a, a, 8, 8, [2, 1, 2, 1]), (a, b, 5, 13, [0, 2, 1, 0]), (b, a, 1, 6, [1, 1, 2, 2]),
+    ]
+    for (col, row, h, w, pads) in cases {
+        let kernel = col.flatMap { c in row.map { c * $0 } }
+        var g = UpFirDnGeometry()
+        g.kh = col.count; g.kw = row.count; g.h = h; g.w = w
+        g.padTop = pads[0]; g.padLeft = pads[1]; g.padBottom = pads[2]; g.padRight = pads[3]
+        let x = (0..<h * w).map { _ in rng.float() }
+        guard let filter = SeparableFilter(kernel, kh: g.kh, kw: g.kw) else {
+            Issue.record("\(col) x \(row) not found separable"); continue
+        }
+        var want = [Float](repeating: .nan, count: g.oh * g.ow)
+        var got = [Float](repeating: .nan, count: g.oh * g.ow)
+        x.withUnsafeBufferPointer { xb in
+            kernel.withUnsafeBufferPointer { kb in
+                want.withUnsafeMutableBufferPointer { upfirdnPlane(xb.baseAddress!, $0.baseAddress!, kb.baseAddress!, g) }
+                got.withUnsafeMutableBufferPointer {
+                    upfirdnPlane(xb.baseAddress!, $0.baseAddress!, kb.baseAddress!, g, separable: filter)
+                }
+            }
+        }
+        let worst = zip(got, want).map { abs($0 - $1) }.max() ?? .nan
+        #expect(worst <= 1e-5, "\(col) x \(row) on \(h)x\(w) pads \(pads): worst \(worst)")
+    }
+}
