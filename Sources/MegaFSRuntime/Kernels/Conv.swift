@@ -436,6 +436,10 @@ final class ConvTransposeKernel: RuntimeKernel {
     let bandRows: Int
     let colBytes: Int
     let xBandBytes: Int
+    /// Modulated, GEMM path, with fewer weight values per input channel (9 x cout) than input
+    /// pixels: the style scales the weight's rows (into the xBand scratch, once per sample)
+    /// instead of a copy of every input band; at 1024 px that is 18 k values instead of 16 M.
+    let scalesWeight: Bool
     let tBytes: Int
     let demodBytes: Int
     let name: String
@@ -469,9 +473,12 @@ final class ConvTransposeKernel: RuntimeKernel {
         if let subPixel {
             colBytes = subPixel.scratchBytes
             xBandBytes = 0
+            scalesWeight = false
         } else {
             colBytes = ((m * bandRows * g.w * 4 + 63) / 64) * 64
-            xBandBytes = modulation != nil ? ((g.cinG * bandRows * g.w * 4 + 63) / 64) * 64 : 0
+            scalesWeight = modulation != nil && g.groups == 1 && m < g.h * g.w
+            xBandBytes = modulation == nil ? 0
+                : scalesWeight ? ((g.cinG * m * 4 + 63) / 64) * 64 : ((g.cinG * bandRows * g.w * 4 + 63) / 64) * 64
         }
         if let blur, subPixel == nil, blur.geometry.up == 1 {
             // The rows one band writes, plus the rows still accumulating and the blur's reach.
@@ -524,7 +531,8 @@ final class ConvTransposeKernel: RuntimeKernel {
                 }
                 for grp in 0..<g.groups {
                     let xg = xn + grp * g.cinG * HW
-                    let wg = pw + grp * g.cinG * M
+                    let wg = scalesWeight ? UnsafePointer(scaledWeight(pw, style: style!, into: xBand, threads: threads))
+                        : pw + grp * g.cinG * M
                     let tg = target + grp * g.coutG * OP
                     var r0 = 0
                     while r0 < g.h {
@@ -532,7 +540,7 @@ final class ConvTransposeKernel: RuntimeKernel {
                         let cols = rows * g.w
                         var b = xg + r0 * g.w
                         var ldb = HW
-                        if let s = style {
+                        if let s = style, !scalesWeight {
                             let sg = s + grp * g.cinG
                             let src = b
                             threads.forEach(g.cinG, minPerThread: max(1, 16384 / cols)) { i in
@@ -585,6 +593,7 @@ final class ConvTransposeKernel: RuntimeKernel {
         threads.forRanges(g.cout * planeStride, minPerThread: 65536) { r in
             (window + r.lowerBound).initialize(repeating: 0, count: r.count)
         }
+        let weight = scalesWeight ? UnsafePointer(scaledWeight(pw, style: style!, into: xBand, threads: threads)) : pw
         var base = 0      // window row 0 is transposed-output row `base`
         var nextOut = 0   // first blurred row not yet written
         var r0 = 0
@@ -594,7 +603,7 @@ final class ConvTransposeKernel: RuntimeKernel {
             for grp in 0..<g.groups {
                 var b = xn + grp * g.cinG * HW + r0 * g.w
                 var ldb = HW
-                if let s = style {
+                if let s = style, !scalesWeight {
                     let sg = s + grp * g.cinG, src = b
                     threads.forEach(g.cinG, minPerThread: max(1, 16384 / cols)) { i in
                         let si = sg[i], from = src + i * HW, to = xBand + i * cols
@@ -603,7 +612,7 @@ final class ConvTransposeKernel: RuntimeKernel {
                     b = UnsafePointer(xBand); ldb = cols
                 }
                 ctx.gemm.sgemm(transA: true, transB: false, m: M, n: cols, k: g.cinG, alpha: 1,
-                               a: pw + grp * g.cinG * M, lda: M, b: b, ldb: ldb, beta: 0, c: col, ldc: cols)
+                               a: weight + grp * g.cinG * M, lda: M, b: b, ldb: ldb, beta: 0, c: col, ldc: cols)
                 col2im(col, into: window + grp * g.coutG * planeStride, planeStride: planeStride, rowBase: base,
                        planeRows: win, inputRows: r0..<(r0 + rows), threads: threads)
             }
@@ -634,6 +643,17 @@ final class ConvTransposeKernel: RuntimeKernel {
             }
             base = newBase; nextOut = last; r0 = r1
         }
+    }
+
+    /// w[ci][m] * style[ci] for the one group (`scalesWeight`), into `into`; returns it.
+    private func scaledWeight(_ w: UnsafePointer<Float>, style: UnsafePointer<Float>, into out: UnsafeMutablePointer<Float>,
+                              threads: ThreadPartition) -> UnsafeMutablePointer<Float> {
+        let m = g.coutG * g.kh * g.kw
+        threads.forEach(g.cinG, minPerThread: max(1, 16384 / m)) { i in
+            let si = style[i], from = w + i * m, to = out + i * m
+            for j in 0..<m { to[j] = from[j] * si }
+        }
+        return out
     }
 
     /// out[co][ih*sh - padTop + kh*dh][iw*sw - padLeft + kw*dw] += col[(co,kh,kw)][(ih,iw)], the
