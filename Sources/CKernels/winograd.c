@@ -25,34 +25,42 @@ void mfs_winograd_f2_weights(const float *weight, int cin, int cout, int co0, in
         }
 }
 
+/* Tiles per chunk of a tile row: the four rows of B^T d for a chunk stay on the stack
+ * (4 x 514 floats) whatever the model's width. */
+#define WINO_CHUNK_TILES 256
+
 void mfs_winograd_f2_input(const float *xpad, int cin, int c0, int c1, int tb, int tw, int wp, float *v) {
     const size_t tiles = (size_t)tb * tw;
     const size_t kstride = (size_t)cin * tiles;
     const size_t xplane = (size_t)(2 * tb + 2) * wp;
-    float t[4][wp];
+    float t[4][2 * WINO_CHUNK_TILES + 2];
     for (int ci = c0; ci < c1; ci++) {
         const float *x = xpad + ci * xplane;
         float *vc = v + (size_t)ci * tiles;
         for (int ty = 0; ty < tb; ty++) {
             const float *d0 = x + (size_t)(2 * ty) * wp, *d1 = d0 + wp, *d2 = d1 + wp, *d3 = d2 + wp;
-            /* B^T d: rows d0 - d2, d1 + d2, d2 - d1, d1 - d3 */
-            for (int i = 0; i < wp; i++) {
-                t[0][i] = d0[i] - d2[i];
-                t[1][i] = d1[i] + d2[i];
-                t[2][i] = d2[i] - d1[i];
-                t[3][i] = d1[i] - d3[i];
-            }
-            float *vt = vc + (size_t)ty * tw;
-            for (int r = 0; r < 4; r++) {
-                const float *s = t[r];
-                float *o0 = vt + (size_t)(4 * r) * kstride, *o1 = o0 + kstride, *o2 = o1 + kstride, *o3 = o2 + kstride;
-                /* (B^T d) B: columns s0 - s2, s1 + s2, s2 - s1, s1 - s3 of each tile */
-                for (int tx = 0; tx < tw; tx++) {
-                    const float a = s[2 * tx], b = s[2 * tx + 1], c = s[2 * tx + 2], d = s[2 * tx + 3];
-                    o0[tx] = a - c;
-                    o1[tx] = b + c;
-                    o2[tx] = c - b;
-                    o3[tx] = b - d;
+            for (int tx0 = 0; tx0 < tw; tx0 += WINO_CHUNK_TILES) {
+                const int nt = tw - tx0 < WINO_CHUNK_TILES ? tw - tx0 : WINO_CHUNK_TILES;
+                const int base = 2 * tx0, n = 2 * nt + 2;
+                /* B^T d: rows d0 - d2, d1 + d2, d2 - d1, d1 - d3 */
+                for (int i = 0; i < n; i++) {
+                    t[0][i] = d0[base + i] - d2[base + i];
+                    t[1][i] = d1[base + i] + d2[base + i];
+                    t[2][i] = d2[base + i] - d1[base + i];
+                    t[3][i] = d1[base + i] - d3[base + i];
+                }
+                float *vt = vc + (size_t)ty * tw + tx0;
+                for (int r = 0; r < 4; r++) {
+                    const float *sr = t[r];
+                    float *o0 = vt + (size_t)(4 * r) * kstride, *o1 = o0 + kstride, *o2 = o1 + kstride, *o3 = o2 + kstride;
+                    /* (B^T d) B: columns s0 - s2, s1 + s2, s2 - s1, s1 - s3 of each tile */
+                    for (int tx = 0; tx < nt; tx++) {
+                        const float a = sr[2 * tx], b = sr[2 * tx + 1], c = sr[2 * tx + 2], d = sr[2 * tx + 3];
+                        o0[tx] = a - c;
+                        o1[tx] = b + c;
+                        o2[tx] = c - b;
+                        o3[tx] = b - d;
+                    }
                 }
             }
         }

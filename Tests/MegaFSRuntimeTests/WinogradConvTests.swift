@@ -10,7 +10,8 @@ import MegaFSGraph
     var rng = Rng(4242)
     // (cin, cout, h, w, batch), each with more than 32 outputs per sample and more than 1024
     // over the batch, so that the conv does not take the merged-batch GEMM.
-    for (cin, cout, h, w, n) in [(5, 7, 9, 11, 1), (6, 6, 23, 24, 2), (4, 3, 1, 40, 1), (3, 5, 33, 1, 1), (8, 4, 13, 6, 1)] {
+    for (cin, cout, h, w, n) in [(5, 7, 9, 11, 1), (6, 6, 23, 24, 2), (4, 3, 1, 40, 1), (3, 5, 33, 1, 1), (8, 4, 13, 6, 1),
+                                 (2, 3, 3, 515, 1)] {  // 258 tiles a row: two chunks of the input transform
         var b = GraphBuilder()
         let x = b.input("x", rng.tensor([n, cin, h, w]))
         var y = b.node("Conv", [x, b.constant(rng.tensor([cout, cin, 3, 3]), "w"), b.constant(rng.tensor([cout]), "b")],
