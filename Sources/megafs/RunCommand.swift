@@ -20,13 +20,15 @@ struct Run: ParsableCommand {
             their GFLOP/s and percent of the machine's nominal peak (clock x vector lanes x 2 FMA \
             units x threads, stated).
 
-            Environment (for measurements and tests): MEGAFS_CONV=auto|im2col|direct picks how \
-            3x3 convolutions and stride-2 transposed convolutions are computed (auto: the \
-            direct kernel for 3x3 stride-1 convs, GEMM + col2im for transposed convs, im2col + \
-            sgemm for the rest and the streamed product for convs of at most 32 output \
-            columns; im2col: im2col + sgemm for all of those; direct: the direct 3x3 and \
-            sub-pixel kernels); MEGAFS_CONV3X3_PATH=ref|avx2 forces the code path of our own \
-            kernels.
+            Environment (for measurements and tests): MEGAFS_CONV=auto|im2col|direct|winograd \
+            picks how 3x3 convolutions and stride-2 transposed convolutions are computed \
+            (auto: Winograd F(2x2,3x3) for 3x3 stride-1 convs with 128-512 channels and 16x16 \
+            outputs or more, the direct kernel for the other 3x3 stride-1 convs at least 16 \
+            columns wide, GEMM + col2im for transposed convs, im2col + sgemm for the rest and \
+            the streamed product for convs of at most 32 output columns; im2col: im2col + \
+            sgemm for all of those; direct: the direct 3x3 and sub-pixel kernels; winograd: \
+            Winograd for every 3x3 stride-1 conv); MEGAFS_CONV3X3_PATH=ref|avx2 forces the \
+            code path of our own kernels.
             """)
 
     @Argument(help: "The model file (.mfs; an .onnx file is imported and optimised on the fly).")
