@@ -109,18 +109,25 @@ private func naiveConv3x3(_ x: [Float], cin: Int, h: Int, w: Int, weight: [Float
     }
 }
 
-@Test func modulatedConvForcedDirectRunsIt() throws {
-    var rng = Rng(93)
+/// A modulated 3x3 conv (6 -> 5 channels, demodulated) + noise + bias + leaky relu on an
+/// h x 20 input: StyleGAN2's layer, small.
+func modulatedConvLayer(seed: UInt64, h: Int) -> GraphBuilder {
+    var rng = Rng(seed)
     var b = GraphBuilder()
     let cin = 6, cout = 5, dim = 8
     let latents = b.input("latents", rng.tensor([1, dim]))
-    let x = b.input("x", rng.tensor([1, cin, 18, 20]))
+    let x = b.input("x", rng.tensor([1, cin, h, 20]))
     var y = modulatedConv(&b, &rng, x: x, latent: latents, cin: cin, cout: cout, k: 3, styleDim: dim,
                           demodulate: true, upsample: false)
-    y = b.node("Add", [y, b.constant(rng.tensor([1, 1, 18, 20]))])
+    y = b.node("Add", [y, b.constant(rng.tensor([1, 1, h, 20]))])
     y = b.node("Add", [y, b.constant(rng.tensor([1, cout, 1, 1]))])
     y = b.node("LeakyRelu", [y], ["alpha": .float(0.2)])
     b.output(y)
+    return b
+}
+
+@Test func modulatedConvForcedDirectRunsIt() throws {
+    let b = modulatedConvLayer(seed: 93, h: 18)
     let s = try expectMatchesReference(b, conv: .direct, "modulated direct conv")
     let names = (s.lastPlanSummary?.kernels ?? []).map(\.name)
     #expect(names.contains { $0.hasPrefix("modconv(direct3x3") }, "\(names)")

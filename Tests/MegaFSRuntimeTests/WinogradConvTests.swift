@@ -26,17 +26,7 @@ import MegaFSGraph
 }
 
 @Test func modulatedConvForcedWinogradRunsIt() throws {
-    var rng = Rng(4243)
-    var b = GraphBuilder()
-    let cin = 6, cout = 5, dim = 8
-    let latents = b.input("latents", rng.tensor([1, dim]))
-    let x = b.input("x", rng.tensor([1, cin, 17, 20]))
-    var y = modulatedConv(&b, &rng, x: x, latent: latents, cin: cin, cout: cout, k: 3, styleDim: dim,
-                          demodulate: true, upsample: false)
-    y = b.node("Add", [y, b.constant(rng.tensor([1, 1, 17, 20]))])
-    y = b.node("Add", [y, b.constant(rng.tensor([1, cout, 1, 1]))])
-    y = b.node("LeakyRelu", [y], ["alpha": .float(0.2)])
-    b.output(y)
+    let b = modulatedConvLayer(seed: 4243, h: 17)
     let s = try expectMatchesReference(b, conv: .winograd, "modulated Winograd conv")
     let names = (s.lastPlanSummary?.kernels ?? []).map(\.name)
     #expect(names.contains("modconv(winograd-f2)"), "\(names)")
