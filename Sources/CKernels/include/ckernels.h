@@ -21,5 +21,6 @@ mfs_cpu_features mfs_detect_cpu(void);
 #include "winograd.h"
 #include "blur.h"
 #include "col2im.h"
+#include "im2col.h"
 
 #endif

@@ -82,6 +82,9 @@ final class ConvKernel: RuntimeKernel {
     let streamsWeights: Bool
     let transposedBytes: Int
     static let streamedMaxColumns = 32
+    /// Columns per GEMM past which repacking a 512x4608 weight costs sgemm little (141 GFLOP/s
+    /// at 512 columns against 116 at 128, 2 threads on the Zen 3 VM).
+    static let heavyWeightColumns = 512
     /// Set when the conv runs the direct 3x3 kernel (bands of padded input instead of im2col).
     let direct: DirectConvPlan?
     /// Set when the conv runs Winograd F(2x2, 3x3) (bands of padded input, 16 GEMMs).
@@ -122,8 +125,20 @@ final class ConvKernel: RuntimeKernel {
         self.int8Weights = g.isPointwise && modulation != nil ? nil : int8Weights
         let k = g.cinG * g.kh * g.kw
         let p = g.oh * g.ow
+        // sgemm repacks the weight on every call: a weight bigger than the band budget gets
+        // GEMMs of up to `heavyWeightColumns` columns, its col buffer up to the weight's size.
+        // (The direct and Winograd kernels, which read no weight panels, stay faster where they
+        // apply: 39-44 ms against 43-49 for the encoder's 1024->512 conv at 16x16.)
+        let weightBytes = g.coutG * k * 4
+        let heavyWeight = modulation == nil && self.int8Weights == nil && weightBytes > bandBudgetBytes
+        let gemmBudget = heavyWeight
+            ? max(bandBudgetBytes, min(k * Self.heavyWeightColumns * 4, weightBytes, 5 * bandBudgetBytes))
+            : bandBudgetBytes
+        let ownKernelApplies = self.int8Weights == nil && (WinogradConvPlan(g, algorithm: algorithm) != nil
+                                                            || DirectConvPlan(g, algorithm: algorithm) != nil)
         // One GEMM over all samples' columns when they fit one im2col matrix.
-        let fitsOneMatrix = g.groups == 1 && modulation == nil && k * p * g.n * 4 <= bandBudgetBytes
+        let fitsOneMatrix = g.groups == 1 && modulation == nil
+            && k * p * g.n * 4 <= (ownKernelApplies ? bandBudgetBytes : gemmBudget)
         let streams = fitsOneMatrix && algorithm != .im2col && self.int8Weights == nil && !g.isPointwise
             && p * g.n <= Self.streamedMaxColumns
         if streams || (fitsOneMatrix && g.n > 1 && p * g.n <= 1024) {
@@ -172,7 +187,7 @@ final class ConvKernel: RuntimeKernel {
             name = (modulation != nil ? "modconv" : "conv") + "(direct3x3-\(plan.path))"
         } else {
             let rowBytes = k * g.ow * 4
-            bandRows = balancedBandRows(rows: g.oh, rowBytes: rowBytes, budget: bandBudgetBytes)
+            bandRows = balancedBandRows(rows: g.oh, rowBytes: rowBytes, budget: gemmBudget)
             colBytes = k * bandRows * g.ow * 4
             weightScratchBytes = 0
             direct = nil
@@ -340,32 +355,10 @@ final class ConvKernel: RuntimeKernel {
         threads.forRanges(K, minPerThread: max(1, 16384 / max(1, cols))) { range in
             for k in range {
                 let c = k / kk, kh = (k / g.kw) % g.kh, kw = k % g.kw
-                let s = scale?[c] ?? 1
-                let src = xg + c * g.h * g.w
-                let dst = col + k * cols
-                let offW = kw * g.dw - g.padLeft
-                // Valid output columns: 0 <= ow*sw + offW < W.
-                let lo = offW >= 0 ? 0 : min(g.ow, (-offW + g.sw - 1) / g.sw)
-                let hi = max(lo, min(g.ow, (g.w - 1 - offW) >= 0 ? (g.w - 1 - offW) / g.sw + 1 : 0))
-                for (r, oh) in rows.enumerated() {
-                    let drow = dst + r * g.ow
-                    let ih = oh * g.sh - g.padTop + kh * g.dh
-                    if ih < 0 || ih >= g.h {
-                        drow.initialize(repeating: 0, count: g.ow)
-                        continue
-                    }
-                    if lo > 0 { drow.initialize(repeating: 0, count: lo) }
-                    if hi < g.ow { (drow + hi).initialize(repeating: 0, count: g.ow - hi) }
-                    let srow = src + ih * g.w + offW
-                    if g.sw == 1 {
-                        if s == 1 { (drow + lo).update(from: srow + lo, count: hi - lo) }
-                        else { for j in lo..<hi { drow[j] = srow[j] * s } }
-                    } else {
-                        let sw = g.sw
-                        if s == 1 { for j in lo..<hi { drow[j] = srow[j * sw] } }
-                        else { for j in lo..<hi { drow[j] = srow[j * sw] * s } }
-                    }
-                }
+                mfs_im2col_row(xg + c * g.h * g.w, Int32(g.h), Int32(g.w),
+                               Int32(rows.lowerBound * g.sh - g.padTop + kh * g.dh), Int32(g.sh),
+                               Int32(kw * g.dw - g.padLeft), Int32(g.sw), Int32(rows.count), Int32(g.ow),
+                               scale?[c] ?? 1, col + k * cols)
             }
         }
     }
