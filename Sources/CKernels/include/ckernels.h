@@ -22,5 +22,6 @@ mfs_cpu_features mfs_detect_cpu(void);
 #include "blur.h"
 #include "col2im.h"
 #include "im2col.h"
+#include "gemv.h"
 
 #endif

@@ -1,4 +1,8 @@
+import CKernels
 import MegaFSGraph
+#if canImport(Glibc)
+import Glibc
+#endif
 
 /// ONNX Gemm: Y = alpha * op(A) op(B) + beta * C (C broadcast to [M, N]), then an optional
 /// fused activation (FusedGemm). One row (M = 1) runs as a matrix-vector product.
@@ -10,7 +14,11 @@ final class GemmKernel: RuntimeKernel {
     let cLayout: BroadcastLayout?
     let activation: Activation
     let gain: Float
-    var kernelName: String { m == 1 ? "gemv" : "gemm" }
+    /// One row times a weight stored [n, k] (a PyTorch Linear): our own streaming GEMV
+    /// (CKernels/gemv.c) unless `MEGAFS_GEMV=openblas`.
+    var streamsRows: Bool { m == 1 && transB && Self.ownGemv }
+    var kernelName: String { m == 1 ? (streamsRows ? "gemv(streamed)" : "gemv") : "gemm" }
+    static let ownGemv: Bool = getenv("MEGAFS_GEMV").map { String(cString: $0) != "openblas" } ?? true
     var flops: Double { 2 * Double(m) * Double(n) * Double(k) }
 
     init(a: ValueDesc, b: ValueDesc, c: ValueDesc?, y: ValueDesc, transA: Bool, transB: Bool,
@@ -44,7 +52,10 @@ final class GemmKernel: RuntimeKernel {
         }
         if m == 1 {
             // y[n] = alpha * op(B)^T a
-            if transB {
+            if streamsRows {
+                mfs_sgemv_rows(Conv3x3Path.best.rawValue, pb, k, pa, Int32(k), Int32(n), alpha, betaRun, py,
+                               Int32(ctx.threads.threads))
+            } else if transB {
                 ctx.gemm.sgemv(transA: false, rows: n, cols: k, alpha: alpha, a: pb, lda: k, x: pa, beta: betaRun, y: py)
             } else {
                 ctx.gemm.sgemv(transA: true, rows: k, cols: n, alpha: alpha, a: pb, lda: n, x: pa, beta: betaRun, y: py)
@@ -68,10 +79,6 @@ final class GemmKernel: RuntimeKernel {
         }
     }
 }
-
-#if canImport(Glibc)
-import Glibc
-#endif
 
 /// NumPy matmul with batch broadcasting: one GEMM per batch entry, or a single GEMM when B
 /// has no batch and A's batch folds into its rows.

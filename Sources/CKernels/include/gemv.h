@@ -1,0 +1,19 @@
+#ifndef MEGAFS_GEMV_H
+#define MEGAFS_GEMV_H
+/*
+ * The bandwidth-bound matrix-vector product of one-row linears (the FTM swapper's 300-odd
+ * layers): y[r] = alpha * dot(w[r * ldw .. + k], x) + beta * y[r] for r in [0, rows), beta 0
+ * or 1 (y not read when 0). Each weight is read once, with software prefetch 16 kB ahead
+ * (within the matrix) so that DRAM keeps streaming across the short rows.
+ *
+ * With threads > 1 the rows are split over a small pool of its own whose workers spin for a
+ * moment after each product before they sleep: back-to-back layers of 0.5-1 MB then cost a
+ * few microseconds of handoff each, not a thread wake-up. A second caller while the pool is
+ * busy (two sessions at once) computes on its own thread.
+ */
+#include <stddef.h>
+void mfs_sgemv_rows(int path, const float *w, size_t ldw, const float *x, int k, int rows, float alpha, float beta,
+                    float *y, int threads);
+/* How many products ran on the pool and how many on the caller's thread alone (for tests). */
+void mfs_gemv_pool_stats(long *pooled, long *inline_runs);
+#endif

@@ -1,0 +1,93 @@
+import CKernels
+import Dispatch
+import Foundation
+import Testing
+import MegaFSGraph
+@testable import MegaFSRuntime
+
+// The one-row product of the FTM's linears (CKernels/gemv.c): every path against float64 and
+// bit for bit against each other, on one thread and on the pool, and with callers racing for
+// the pool.
+
+private func gemvReference(_ w: [Float], ldw: Int, _ x: [Float], k: Int, rows: Int) -> [(Double, Double)] {
+    (0..<rows).map { r in
+        var s = 0.0, magnitude = 0.0
+        for i in 0..<k { let p = Double(w[r * ldw + i]) * Double(x[i]); s += p; magnitude += abs(p) }
+        return (s, magnitude)
+    }
+}
+
+@Test func streamedGemvPathsMatchFloat64AndEachOther() {
+    var rng = Rng(5101)
+    let paths = Conv3x3Path.allCases.filter(\.isAvailable)
+    for trial in 0..<24 {
+        // Row counts around the 4-row block and the thread split; k with and without a tail of 8;
+        // large enough products (rows x k >= 16384) take the pool.
+        let rows = [1, 3, 4, 7, 64, 513, 1024][trial % 7], k = [5, 8, 100, 512, 777][trial % 5]
+        let ldw = k + trial % 3
+        let w = (0..<(rows * ldw)).map { _ in rng.float() }, x = (0..<k).map { _ in rng.float() }
+        let start = (0..<rows).map { _ in rng.float() }
+        let alpha: Float = trial % 4 == 0 ? 0.5 : 1, beta: Float = trial % 2 == 0 ? 1 : 0
+        let want = gemvReference(w, ldw: ldw, x, k: k, rows: rows)
+        var outputs: [[Float]] = []
+        for path in paths {
+            for threads in [1, 2] {
+                var y = start
+                mfs_sgemv_rows(path.rawValue, w, ldw, x, Int32(k), Int32(rows), alpha, beta, &y, Int32(threads))
+                for r in 0..<rows {
+                    let expected = Double(alpha) * want[r].0 + Double(beta) * Double(start[r])
+                    let bound = 1e-6 * (want[r].1 + abs(Double(start[r]))) + 1e-30
+                    #expect(abs(Double(y[r]) - expected) <= bound, "trial \(trial) \(path) \(threads) threads row \(r)")
+                }
+                outputs.append(y)
+            }
+        }
+        for y in outputs.dropFirst() {
+            #expect(zip(y, outputs[0]).allSatisfy { $0.bitPattern == $1.bitPattern }, "trial \(trial): paths or thread counts differ")
+        }
+    }
+}
+
+/// Four callers at once: one holds the pool, the others compute on their own threads; all right.
+@Test func streamedGemvCallersRacingForThePoolAllGetTheirProduct() {
+    var rng = Rng(5102)
+    let rows = 256, k = 300
+    let w = (0..<(rows * k)).map { _ in rng.float() }
+    let xs = (0..<4).map { _ in (0..<k).map { _ in rng.float() } }
+    let wants = xs.map { gemvReference(w, ldw: k, $0, k: k, rows: rows) }
+    var before = (0, 0)
+    mfs_gemv_pool_stats(&before.0, &before.1)
+    let results = UnsafeMutablePointer<Float>.allocate(capacity: 4 * rows)
+    defer { results.deallocate() }
+    let shared = UncheckedBox(results)
+    DispatchQueue.concurrentPerform(iterations: 4) { caller in
+        for _ in 0..<200 {
+            mfs_sgemv_rows(Conv3x3Path.best.rawValue, w, k, xs[caller], Int32(k), Int32(rows), 1, 0,
+                           shared.value + caller * rows, 2)
+        }
+    }
+    for caller in 0..<4 {
+        for r in 0..<rows {
+            #expect(abs(Double(results[caller * rows + r]) - wants[caller][r].0) <= 1e-6 * wants[caller][r].1 + 1e-30)
+        }
+    }
+    var after = (0, 0)
+    mfs_gemv_pool_stats(&after.0, &after.1)
+    #expect(after.0 + after.1 - before.0 - before.1 == 800)
+    #expect(after.0 > before.0)
+}
+
+/// A one-row Linear in a model runs the streamed GEMV (and `MEGAFS_GEMV=openblas` semantics
+/// are the plain gemv kernel), matching the reference.
+@Test func oneRowLinearRunsTheStreamedGemv() throws {
+    var rng = Rng(5103)
+    var b = GraphBuilder()
+    let x = b.input("x", rng.tensor([1, 300]))
+    var y = b.node("Gemm", [x, b.constant(rng.tensor([520, 300]), "w1"), b.constant(rng.tensor([520]), "b1")], ["transB": .int(1)])
+    y = b.node("LeakyRelu", [y], ["alpha": .float(0.2)])
+    y = b.node("Gemm", [y, b.constant(rng.tensor([64, 520]), "w2")], ["transB": .int(1), "alpha": .float(0.5)])
+    b.output(y)
+    let s = try expectMatchesReference(b, "two one-row linears")
+    let names = s.lastPlanSteps.map(\.kernel.kernelName)
+    #expect(names.filter { $0 == "gemv(streamed)" }.count == 2, "\(names)")
+}
