@@ -4,6 +4,7 @@
 #include "conv3x3.h"
 #include <math.h>
 #include <pthread.h>
+#include <stdint.h>
 #include <stdatomic.h>
 #include <time.h>
 
@@ -80,8 +81,71 @@ __attribute__((target("avx2,fma"))) static void rows_avx2(const float *w, size_t
 }
 #endif
 
+/* int8 weights: y[r] = alpha * (scale[r] * dot(w8[r], x)) + beta * y[r] (one scale when not per row). */
+static void rows_i8_ref(const int8_t *w, size_t ldw, const float *scale, int per_row, const float *x, int k, int r0,
+                        int r1, float alpha, float beta, float *y) {
+    for (int r = r0; r < r1; r++) {
+        const int8_t *a = w + (size_t)r * ldw;
+        float s[8] = {0, 0, 0, 0, 0, 0, 0, 0};
+        const int k8 = k & ~7;
+        for (int i = 0; i < k8; i += 8)
+            for (int l = 0; l < 8; l++) s[l] = fmaf((float)a[i + l], x[i + l], s[l]);
+        float t = ((s[0] + s[4]) + (s[2] + s[6])) + ((s[1] + s[5]) + (s[3] + s[7]));
+        for (int i = k8; i < k; i++) t = fmaf((float)a[i], x[i], t);
+        t *= scale[per_row ? r : 0];
+        y[r] = beta == 0 ? alpha * t : alpha * t + beta * y[r];
+    }
+}
+
+#ifdef GEMV_X86
+__attribute__((target("avx2,fma"))) static inline __m256 load8_i8(const int8_t *p) {
+    return _mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(_mm_loadl_epi64((const __m128i *)p)));
+}
+
+__attribute__((target("avx2,fma"))) static void rows_i8_avx2(const int8_t *w, size_t ldw, const float *scale, int per_row,
+                                                              const float *x, int k, int r0, int r1, float alpha,
+                                                              float beta, float *y, const char *end) {
+    const int k8 = k & ~7;
+    int r = r0;
+    for (; r + 4 <= r1; r += 4) {
+        const int8_t *a0 = w + (size_t)r * ldw, *a1 = a0 + ldw, *a2 = a1 + ldw, *a3 = a2 + ldw;
+        __m256 s0 = _mm256_setzero_ps(), s1 = s0, s2 = s0, s3 = s0;
+        for (int i = 0; i < k8; i += 8) {
+            if ((i & 63) == 0) {
+                const char *p3 = (const char *)(a3 + i) + GEMV_PREFETCH_BYTES;
+                if (p3 < end) {
+                    _mm_prefetch((const char *)(a0 + i) + GEMV_PREFETCH_BYTES, _MM_HINT_T0);
+                    _mm_prefetch((const char *)(a1 + i) + GEMV_PREFETCH_BYTES, _MM_HINT_T0);
+                    _mm_prefetch((const char *)(a2 + i) + GEMV_PREFETCH_BYTES, _MM_HINT_T0);
+                    _mm_prefetch(p3, _MM_HINT_T0);
+                }
+            }
+            const __m256 xv = _mm256_loadu_ps(x + i);
+            s0 = _mm256_fmadd_ps(load8_i8(a0 + i), xv, s0);
+            s1 = _mm256_fmadd_ps(load8_i8(a1 + i), xv, s1);
+            s2 = _mm256_fmadd_ps(load8_i8(a2 + i), xv, s2);
+            s3 = _mm256_fmadd_ps(load8_i8(a3 + i), xv, s3);
+        }
+        __m256 sums[4] = {s0, s1, s2, s3};
+        for (int j = 0; j < 4; j++) {
+            float lanes[8];
+            _mm256_storeu_ps(lanes, sums[j]);
+            float t = ((lanes[0] + lanes[4]) + (lanes[2] + lanes[6])) + ((lanes[1] + lanes[5]) + (lanes[3] + lanes[7]));
+            const int8_t *a = w + (size_t)(r + j) * ldw;
+            for (int i = k8; i < k; i++) t = fmaf((float)a[i], x[i], t);
+            t *= scale[per_row ? r + j : 0];
+            y[r + j] = beta == 0 ? alpha * t : alpha * t + beta * y[r + j];
+        }
+    }
+    if (r < r1) rows_i8_ref(w, ldw, scale, per_row, x, k, r, r1, alpha, beta, y);
+}
+#endif
+
 typedef struct {
     int path;
+    const int8_t *w8;          /* int8 weights instead of w when set */
+    const float *scale;
+    int per_row;
     const float *w;
     size_t ldw;
     const float *x;
@@ -98,6 +162,17 @@ static void run_part(const gemv_job *j, int part) {
     int r1 = blocks * (part + 1) / j->parts * 4;
     if (r1 > j->rows) r1 = j->rows;
     if (r0 >= r1) return;
+    if (j->w8) {
+#ifdef GEMV_X86
+        if (j->path == MFS_CONV_AVX2 && mfs_conv3x3_path_available(MFS_CONV_AVX2)) {
+            const char *end = (const char *)(j->w8 + (size_t)(r1 - 1) * j->ldw + j->k);
+            rows_i8_avx2(j->w8, j->ldw, j->scale, j->per_row, j->x, j->k, r0, r1, j->alpha, j->beta, j->y, end);
+            return;
+        }
+#endif
+        rows_i8_ref(j->w8, j->ldw, j->scale, j->per_row, j->x, j->k, r0, r1, j->alpha, j->beta, j->y);
+        return;
+    }
 #ifdef GEMV_X86
     if (j->path == MFS_CONV_AVX2 && mfs_conv3x3_path_available(MFS_CONV_AVX2)) {
         const char *end = (const char *)(j->w + (size_t)(r1 - 1) * j->ldw + j->k);
@@ -158,13 +233,25 @@ static void *worker_main(void *arg) {
     return NULL;
 }
 
+static void run_job(gemv_job job, int threads);
+
 void mfs_sgemv_rows(int path, const float *w, size_t ldw, const float *x, int k, int rows, float alpha, float beta,
                     float *y, int threads) {
-    gemv_job job = {path, w, ldw, x, k, rows, alpha, beta, y, 1};
+    gemv_job job = {path, NULL, NULL, 0, w, ldw, x, k, rows, alpha, beta, y, 1};
+    run_job(job, (size_t)rows * (size_t)k * sizeof(float) < 65536 ? 1 : threads);
+}
+
+void mfs_sgemv_rows_i8(int path, const int8_t *w, size_t ldw, const float *scale, int per_row_scale, const float *x,
+                       int k, int rows, float alpha, float beta, float *y, int threads) {
+    gemv_job job = {path, w, scale, per_row_scale, NULL, ldw, x, k, rows, alpha, beta, y, 1};
+    run_job(job, (size_t)rows * (size_t)k < 65536 ? 1 : threads);
+}
+
+/* Below 64 kB of weight (the callers pass threads = 1) a handoff costs more than it saves. */
+static void run_job(gemv_job job, int threads) {
     if (threads > GEMV_MAX_THREADS) threads = GEMV_MAX_THREADS;
-    /* Below 64 kB of weight a handoff costs more than it saves. */
-    if (threads <= 1 || (size_t)rows * (size_t)k < 16384 || pthread_mutex_trylock(&pool.submit) != 0) {
-        if (threads > 1 && (size_t)rows * (size_t)k >= 16384) atomic_fetch_add(&pool.inline_runs, 1);
+    if (threads <= 1 || pthread_mutex_trylock(&pool.submit) != 0) {
+        if (threads > 1) atomic_fetch_add(&pool.inline_runs, 1);
         run_part(&job, 0);
         return;
     }

@@ -91,3 +91,71 @@ private func gemvReference(_ w: [Float], ldw: Int, _ x: [Float], k: Int, rows: I
     let names = s.lastPlanSteps.map(\.kernel.kernelName)
     #expect(names.filter { $0 == "gemv(streamed)" }.count == 2, "\(names)")
 }
+
+private func int8Tensor(_ values: [Int8], shape: [Int]) throws -> Tensor {
+    try values.withUnsafeBytes { try Tensor(dtype: .int8, shape: shape, bytes: $0) }
+}
+
+@Test func int8GemvPathsMatchFloat64AndEachOther() {
+    var rng = Rng(5104)
+    let paths = Conv3x3Path.allCases.filter(\.isAvailable)
+    for trial in 0..<20 {
+        let rows = [1, 4, 6, 64, 300][trial % 5], k = [3, 8, 77, 512][trial % 4]
+        let ldw = k + trial % 2
+        let w = (0..<(rows * ldw)).map { _ in Int8(rng.int(-128...127)) }
+        let x = (0..<k).map { _ in rng.float() }
+        let perRow = trial % 3 != 0
+        let scales = (0..<(perRow ? rows : 1)).map { _ in rng.float() * 0.01 + 0.001 }
+        let start = (0..<rows).map { _ in rng.float() }
+        let alpha: Float = trial % 4 == 1 ? 2 : 1, beta: Float = trial % 2 == 0 ? 0 : 1
+        var outputs: [[Float]] = []
+        for path in paths {
+            for threads in [1, 2] {
+                var y = start
+                mfs_sgemv_rows_i8(path.rawValue, w, ldw, scales, perRow ? 1 : 0, x, Int32(k), Int32(rows), alpha, beta,
+                                  &y, Int32(threads))
+                for r in 0..<rows {
+                    var dot = 0.0, magnitude = 0.0
+                    for i in 0..<k { let p = Double(w[r * ldw + i]) * Double(x[i]); dot += p; magnitude += abs(p) }
+                    let s = Double(scales[perRow ? r : 0])
+                    let want = Double(alpha) * s * dot + Double(beta) * Double(start[r])
+                    let bound = 1e-6 * (Double(alpha) * abs(s) * magnitude + abs(Double(start[r]))) + 1e-30
+                    #expect(abs(Double(y[r]) - want) <= bound, "trial \(trial) \(path) \(threads) threads row \(r)")
+                }
+                outputs.append(y)
+            }
+        }
+        for y in outputs.dropFirst() {
+            #expect(zip(y, outputs[0]).allSatisfy { $0.bitPattern == $1.bitPattern }, "trial \(trial): paths or thread counts differ")
+        }
+    }
+}
+
+/// A one-row Linear whose weight is DequantizeLinear(int8, scales): the GEMV reads the int8
+/// values and the DequantizeLinear does not run; with scales along the other axis the weight is
+/// dequantized as before, and a second reader of the float weight keeps the DequantizeLinear
+/// running for itself. All match the reference.
+@Test func oneRowLinearReadsItsInt8WeightDirectly() throws {
+    var rng = Rng(5105)
+    let n = 96, k = 200
+    for (i, variant) in ["per row", "per tensor", "per column", "second reader"].enumerated() {
+        var b = GraphBuilder()
+        let x = b.input("x", rng.tensor([1, k]))
+        let q = b.constant(try int8Tensor((0..<(n * k)).map { _ in Int8(rng.int(-127...127)) }, shape: [n, k]), "q")
+        let scaleCount = variant == "per tensor" ? 0 : variant == "per column" ? k : n
+        let scales = (0..<max(1, scaleCount)).map { _ in rng.float() * 0.01 + 0.001 }
+        let s = b.constant(Tensor(scales, shape: scaleCount == 0 ? [] : [scaleCount]), "scale")
+        let w = b.node("DequantizeLinear", [q, s], ["axis": .int(variant == "per column" ? 1 : 0)])
+        var y = b.node("Gemm", [x, w, b.constant(rng.tensor([n]), "bias")], ["transB": .int(1)])
+        y = b.node("LeakyRelu", [y], ["alpha": .float(0.2)])
+        b.output(y)
+        if variant == "second reader" { b.output(b.node("ReduceSum", [w], ["keepdims": .int(0)])) }
+        let session = try expectMatchesReference(b, "case \(i) \(variant)")
+        let names = session.lastPlanSteps.map(\.kernel.kernelName)
+        // The GEMV takes the int8 weight unless the scales run along k; the DequantizeLinear
+        // runs only when some reader needs the float weight.
+        #expect(names.contains(variant == "per column" ? "gemv(streamed)" : "gemv(streamed)+int8"), "\(variant): \(names)")
+        let dequantizes = variant == "per column" || variant == "second reader"
+        #expect(session.lastPlanSteps.contains { $0.node.opType == "DequantizeLinear" } == dequantizes, "\(variant): \(names)")
+    }
+}

@@ -12,8 +12,13 @@
  * busy (two sessions at once) computes on its own thread.
  */
 #include <stddef.h>
+#include <stdint.h>
 void mfs_sgemv_rows(int path, const float *w, size_t ldw, const float *x, int k, int rows, float alpha, float beta,
                     float *y, int threads);
+/* The same with int8 weights: y[r] = alpha * (scale[r] * dot(w[r], x)) + beta * y[r], one scale
+ * (scale[0]) for all rows when per_row_scale is 0. Reads a quarter of the float product's bytes. */
+void mfs_sgemv_rows_i8(int path, const int8_t *w, size_t ldw, const float *scale, int per_row_scale, const float *x,
+                       int k, int rows, float alpha, float beta, float *y, int threads);
 /* How many products ran on the pool and how many on the caller's thread alone (for tests). */
 void mfs_gemv_pool_stats(long *pooled, long *inline_runs);
 #endif

@@ -17,13 +17,18 @@ final class GemmKernel: RuntimeKernel {
     /// One row times a weight stored [n, k] (a PyTorch Linear): our own streaming GEMV
     /// (CKernels/gemv.c) unless `MEGAFS_GEMV=openblas`.
     var streamsRows: Bool { m == 1 && transB && Self.ownGemv }
-    var kernelName: String { m == 1 ? (streamsRows ? "gemv(streamed)" : "gemv") : "gemm" }
+    var kernelName: String { m == 1 ? (streamsRows ? (int8Weight != nil ? "gemv(streamed)+int8" : "gemv(streamed)") : "gemv") : "gemm" }
+    /// An int8 weight (DequantizeLinear of constants, one scale per row or one for all) that the
+    /// streamed GEMV reads directly: a quarter of the bytes, and no dequantization per run.
+    let int8Weight: QuantizedConstant?
+    var skipsFloatWeight: Int? { int8Weight == nil ? nil : b }
     static let ownGemv: Bool = getenv("MEGAFS_GEMV").map { String(cString: $0) != "openblas" } ?? true
     var flops: Double { 2 * Double(m) * Double(n) * Double(k) }
 
     init(a: ValueDesc, b: ValueDesc, c: ValueDesc?, y: ValueDesc, transA: Bool, transB: Bool,
          alpha: Float, beta: Float, activation: Activation, gain: Float) {
         self.a = a.slot; self.b = b.slot; self.c = c?.slot; self.y = y.slot
+        int8Weight = Self.int8RowWeight(a: a, b: b, transA: transA, transB: transB)
         self.transA = transA; self.transB = transB; self.alpha = alpha; self.beta = beta
         let m = transA ? a.shape[1] : a.shape[0]
         let n = transB ? b.shape[0] : b.shape[1]
@@ -34,8 +39,18 @@ final class GemmKernel: RuntimeKernel {
         self.gain = gain
     }
 
+    /// The quantized weight of a one-row product the streamed GEMV can take as int8.
+    static func int8RowWeight(a: ValueDesc, b: ValueDesc, transA: Bool, transB: Bool) -> QuantizedConstant? {
+        guard ownGemv, transB, let q = b.quantized, b.shape.count == 2, q.values.shape == b.shape,
+              a.shape.count == 2, (transA ? a.shape[1] : a.shape[0]) == 1,
+              q.axis == nil || q.axis == 0, q.scales.count == (q.axis == nil ? 1 : b.shape[0]) else { return nil }
+        return q
+    }
+
     func run(_ ctx: KernelContext) throws {
-        let pa = UnsafePointer(ctx.f32(a)), pb = UnsafePointer(ctx.f32(b)), py = ctx.f32(y)
+        let pa = UnsafePointer(ctx.f32(a)), py = ctx.f32(y)
+        // Not read (nor written: its DequantizeLinear is dropped) when the GEMV takes the int8 weight.
+        let pb = UnsafePointer(ctx.f32(b))
         var betaRun: Float = 0
         if let c, let layout = cLayout, beta != 0 {
             let pc = UnsafePointer(ctx.f32(c))
@@ -52,7 +67,13 @@ final class GemmKernel: RuntimeKernel {
         }
         if m == 1 {
             // y[n] = alpha * op(B)^T a
-            if streamsRows {
+            if let q = int8Weight {
+                let w8 = UnsafePointer(q.values.storage.pointer.assumingMemoryBound(to: Int8.self))
+                q.scales.withUnsafeBufferPointer { scales in
+                    mfs_sgemv_rows_i8(Conv3x3Path.best.rawValue, w8, k, scales.baseAddress!, q.axis == nil ? 0 : 1, pa,
+                                      Int32(k), Int32(n), alpha, betaRun, py, Int32(ctx.threads.threads))
+                }
+            } else if streamsRows {
                 mfs_sgemv_rows(Conv3x3Path.best.rawValue, pb, k, pa, Int32(k), Int32(n), alpha, betaRun, py,
                                Int32(ctx.threads.threads))
             } else if transB {

@@ -233,9 +233,10 @@ enum Planner {
             steps.append((node, kernel, outSlots, scratchRoot))
         }
 
-        // Dynamic int8: a DequantizeLinear whose every reader uses the int8 weight directly
-        // does not run (its buffer stays planned, but nothing writes or reads it).
-        if options.int8Activations {
+        // A DequantizeLinear whose every reader uses the int8 weight directly (dynamic int8
+        // convs, the sub-pixel transposed conv, the int8 GEMV) does not run (its buffer stays
+        // planned, but nothing writes or reads it).
+        do {
             var readers: [Int: [Int]] = [:]
             for (i, step) in steps.enumerated() {
                 for name in step.node.inputs where !name.isEmpty { if let slot = slotOf[name] { readers[slot, default: []].append(i) } }
