@@ -33,10 +33,18 @@ static void rows_ref(const float *w, size_t ldw, const float *x, int k, int r0, 
 }
 
 #ifdef GEMV_X86
-__attribute__((target("avx2,fma"))) static inline float hsum8(__m256 v) {
-    __m128 s4 = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
-    __m128 s2 = _mm_add_ps(s4, _mm_movehl_ps(s4, s4));
-    return _mm_cvtss_f32(_mm_add_ss(s2, _mm_shuffle_ps(s2, s2, 1)));
+/* The lane sums combined in rows_ref's order, so both paths give the same bits. */
+__attribute__((target("avx2,fma"))) static inline float lane_total(__m256 v) {
+    float l[8];
+    _mm256_storeu_ps(l, v);
+    return ((l[0] + l[4]) + (l[2] + l[6])) + ((l[1] + l[5]) + (l[3] + l[7]));
+}
+
+/* Rows r..r+3 at byte offset `at` + GEMV_PREFETCH_BYTES, unless that runs past `end`. */
+static inline void prefetch4(const char *a0, size_t row_bytes, size_t at, const char *end) {
+    const char *p = a0 + at + GEMV_PREFETCH_BYTES;
+    if (p + 3 * row_bytes >= end) return;
+    for (int j = 0; j < 4; j++) _mm_prefetch(p + j * row_bytes, _MM_HINT_T0);
 }
 
 /* Four rows at a time: per 8 values, one load of x feeds four FMAs. The lane sums combine as
@@ -50,33 +58,21 @@ __attribute__((target("avx2,fma"))) static void rows_avx2(const float *w, size_t
         const float *a0 = w + (size_t)r * ldw, *a1 = a0 + ldw, *a2 = a1 + ldw, *a3 = a2 + ldw;
         __m256 s0 = _mm256_setzero_ps(), s1 = s0, s2 = s0, s3 = s0;
         for (int i = 0; i < k8; i += 8) {
-            if ((i & 15) == 0) {
-                const char *p0 = (const char *)(a0 + i) + GEMV_PREFETCH_BYTES;
-                const char *p3 = (const char *)(a3 + i) + GEMV_PREFETCH_BYTES;
-                if (p3 < end) {
-                    _mm_prefetch(p0, _MM_HINT_T0);
-                    _mm_prefetch((const char *)(a1 + i) + GEMV_PREFETCH_BYTES, _MM_HINT_T0);
-                    _mm_prefetch((const char *)(a2 + i) + GEMV_PREFETCH_BYTES, _MM_HINT_T0);
-                    _mm_prefetch(p3, _MM_HINT_T0);
-                }
-            }
+            if ((i & 15) == 0) prefetch4((const char *)a0, ldw * sizeof(float), (size_t)i * sizeof(float), end);
             const __m256 xv = _mm256_loadu_ps(x + i);
             s0 = _mm256_fmadd_ps(_mm256_loadu_ps(a0 + i), xv, s0);
             s1 = _mm256_fmadd_ps(_mm256_loadu_ps(a1 + i), xv, s1);
             s2 = _mm256_fmadd_ps(_mm256_loadu_ps(a2 + i), xv, s2);
             s3 = _mm256_fmadd_ps(_mm256_loadu_ps(a3 + i), xv, s3);
         }
-        __m256 sums[4] = {s0, s1, s2, s3};
+        const __m256 sums[4] = {s0, s1, s2, s3};
         for (int j = 0; j < 4; j++) {
-            float lanes[8];
-            _mm256_storeu_ps(lanes, sums[j]);
-            float t = ((lanes[0] + lanes[4]) + (lanes[2] + lanes[6])) + ((lanes[1] + lanes[5]) + (lanes[3] + lanes[7]));
+            float t = lane_total(sums[j]);
             const float *a = w + (size_t)(r + j) * ldw;
             for (int i = k8; i < k; i++) t = fmaf(a[i], x[i], t);
             y[r + j] = beta == 0 ? alpha * t : alpha * t + beta * y[r + j];
         }
     }
-    (void)hsum8;
     if (r < r1) rows_ref(w, ldw, x, k, r, r1, alpha, beta, y);
 }
 #endif
@@ -111,26 +107,16 @@ __attribute__((target("avx2,fma"))) static void rows_i8_avx2(const int8_t *w, si
         const int8_t *a0 = w + (size_t)r * ldw, *a1 = a0 + ldw, *a2 = a1 + ldw, *a3 = a2 + ldw;
         __m256 s0 = _mm256_setzero_ps(), s1 = s0, s2 = s0, s3 = s0;
         for (int i = 0; i < k8; i += 8) {
-            if ((i & 63) == 0) {
-                const char *p3 = (const char *)(a3 + i) + GEMV_PREFETCH_BYTES;
-                if (p3 < end) {
-                    _mm_prefetch((const char *)(a0 + i) + GEMV_PREFETCH_BYTES, _MM_HINT_T0);
-                    _mm_prefetch((const char *)(a1 + i) + GEMV_PREFETCH_BYTES, _MM_HINT_T0);
-                    _mm_prefetch((const char *)(a2 + i) + GEMV_PREFETCH_BYTES, _MM_HINT_T0);
-                    _mm_prefetch(p3, _MM_HINT_T0);
-                }
-            }
+            if ((i & 63) == 0) prefetch4((const char *)a0, ldw, (size_t)i, end);
             const __m256 xv = _mm256_loadu_ps(x + i);
             s0 = _mm256_fmadd_ps(load8_i8(a0 + i), xv, s0);
             s1 = _mm256_fmadd_ps(load8_i8(a1 + i), xv, s1);
             s2 = _mm256_fmadd_ps(load8_i8(a2 + i), xv, s2);
             s3 = _mm256_fmadd_ps(load8_i8(a3 + i), xv, s3);
         }
-        __m256 sums[4] = {s0, s1, s2, s3};
+        const __m256 sums[4] = {s0, s1, s2, s3};
         for (int j = 0; j < 4; j++) {
-            float lanes[8];
-            _mm256_storeu_ps(lanes, sums[j]);
-            float t = ((lanes[0] + lanes[4]) + (lanes[2] + lanes[6])) + ((lanes[1] + lanes[5]) + (lanes[3] + lanes[7]));
+            float t = lane_total(sums[j]);
             const int8_t *a = w + (size_t)(r + j) * ldw;
             for (int i = k8; i < k; i++) t = fmaf((float)a[i], x[i], t);
             t *= scale[per_row ? r + j : 0];
