@@ -30,6 +30,23 @@ static void nt_ref(const float *a, size_t lda, const float *bt, size_t ldbt, int
         for (int j = 0; j < n; j++) c[(size_t)r * ldc + j] = nt_dot_ref(a + (size_t)r * lda, bt + (size_t)j * ldbt, k);
 }
 
+static float nt_dot_i8_ref(const int8_t *a, const float *b, int k) {
+    float s[8] = {0, 0, 0, 0, 0, 0, 0, 0};
+    const int k8 = k & ~7;
+    for (int i = 0; i < k8; i += 8)
+        for (int l = 0; l < 8; l++) s[l] = fmaf((float)a[i + l], b[i + l], s[l]);
+    float t = nt_combine(s);
+    for (int i = k8; i < k; i++) t = fmaf((float)a[i], b[i], t);
+    return t;
+}
+
+static void nt_i8_ref(const int8_t *a, size_t lda, const float *scale, int per_row, const float *bt, size_t ldbt, int k,
+                      int m0, int m1, int n, float *c, size_t ldc) {
+    for (int r = m0; r < m1; r++)
+        for (int j = 0; j < n; j++)
+            c[(size_t)r * ldc + j] = nt_dot_i8_ref(a + (size_t)r * lda, bt + (size_t)j * ldbt, k) * scale[per_row ? r : 0];
+}
+
 #ifdef NT_X86
 __attribute__((target("avx2,fma"))) static inline float nt_hsum(__m256 v) {
     __m128 s4 = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1)); /* s0+s4, s1+s5, s2+s6, s3+s7 */
@@ -43,33 +60,79 @@ __attribute__((target("avx2,fma"))) static float nt_tail(const float *a, const f
     return t;
 }
 
+__attribute__((target("avx2,fma"))) static inline __m256 nt_load8_i8(const int8_t *p) {
+    return _mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(_mm_loadl_epi64((const __m128i *)p)));
+}
+
+/* Eight weights of a row from i, as floats: float rows, or int8 rows widened. */
+__attribute__((target("avx2,fma"), always_inline)) static inline __m256 nt_weights8(const void *row, int int8, int i) {
+    return int8 ? nt_load8_i8((const int8_t *)row + i) : _mm256_loadu_ps((const float *)row + i);
+}
+
+/* The lane sums (combined, before the k tail) of rows a0..a3 with columns b0, b1 over k < k8:
+ * sums[2 r + j] for row r, column j. Inlined with int8 constant, so each path gets its own loop. */
+__attribute__((target("avx2,fma"), always_inline)) static inline void nt_block4x2(const void *const rows[4], int int8,
+                                                                                   const float *b0, const float *b1,
+                                                                                   int k8, float sums[8]) {
+    __m256 s00 = _mm256_setzero_ps(), s01 = s00, s10 = s00, s11 = s00, s20 = s00, s21 = s00, s30 = s00, s31 = s00;
+    for (int i = 0; i < k8; i += 8) {
+        const __m256 x0 = _mm256_loadu_ps(b0 + i), x1 = _mm256_loadu_ps(b1 + i);
+        __m256 w = nt_weights8(rows[0], int8, i);
+        s00 = _mm256_fmadd_ps(w, x0, s00); s01 = _mm256_fmadd_ps(w, x1, s01);
+        w = nt_weights8(rows[1], int8, i);
+        s10 = _mm256_fmadd_ps(w, x0, s10); s11 = _mm256_fmadd_ps(w, x1, s11);
+        w = nt_weights8(rows[2], int8, i);
+        s20 = _mm256_fmadd_ps(w, x0, s20); s21 = _mm256_fmadd_ps(w, x1, s21);
+        w = nt_weights8(rows[3], int8, i);
+        s30 = _mm256_fmadd_ps(w, x0, s30); s31 = _mm256_fmadd_ps(w, x1, s31);
+    }
+    sums[0] = nt_hsum(s00); sums[1] = nt_hsum(s01); sums[2] = nt_hsum(s10); sums[3] = nt_hsum(s11);
+    sums[4] = nt_hsum(s20); sums[5] = nt_hsum(s21); sums[6] = nt_hsum(s30); sums[7] = nt_hsum(s31);
+}
+
+__attribute__((target("avx2,fma"))) static float nt_tail_i8(const int8_t *a, const float *b, int k8, int k, float t) {
+    for (int i = k8; i < k; i++) t = fmaf((float)a[i], b[i], t);
+    return t;
+}
+
+/* Rows a0..a3 (rows[]) times the columns of bt two at a time into c (row stride ldc), the int8
+ * rows' sums times scale4[q]; returns the first column left over (n odd). */
+__attribute__((target("avx2,fma"), always_inline)) static inline int nt_pairs4(const void *const rows[4], int int8,
+                                                                                const float *scale4, const float *bt,
+                                                                                size_t ldbt, int k, int n, float *c,
+                                                                                size_t ldc) {
+    const int k8 = k & ~7;
+    int j = 0;
+    for (; j + 2 <= n; j += 2) {
+        const float *b0 = bt + (size_t)j * ldbt, *b1 = b0 + ldbt;
+        float t[8];
+        nt_block4x2(rows, int8, b0, b1, k8, t);
+        for (int q = 0; q < 4; q++) {
+            float v0, v1;
+            if (int8) {
+                const int8_t *aq = (const int8_t *)rows[q];
+                v0 = nt_tail_i8(aq, b0, k8, k, t[2 * q]) * scale4[q];
+                v1 = nt_tail_i8(aq, b1, k8, k, t[2 * q + 1]) * scale4[q];
+            } else {
+                const float *aq = (const float *)rows[q];
+                v0 = nt_tail(aq, b0, k8, k, t[2 * q]);
+                v1 = nt_tail(aq, b1, k8, k, t[2 * q + 1]);
+            }
+            c[q * ldc + j] = v0;
+            c[q * ldc + j + 1] = v1;
+        }
+    }
+    return j;
+}
+
 __attribute__((target("avx2,fma"))) static void nt_avx2(const float *a, size_t lda, const float *bt, size_t ldbt, int k,
                                                          int m0, int m1, int n, float *c, size_t ldc) {
     const int k8 = k & ~7;
     int r = m0;
     for (; r + 4 <= m1; r += 4) {
         const float *a0 = a + (size_t)r * lda, *a1 = a0 + lda, *a2 = a1 + lda, *a3 = a2 + lda;
-        int j = 0;
-        for (; j + 2 <= n; j += 2) {
-            const float *b0 = bt + (size_t)j * ldbt, *b1 = b0 + ldbt;
-            __m256 s00 = _mm256_setzero_ps(), s01 = s00, s10 = s00, s11 = s00, s20 = s00, s21 = s00, s30 = s00, s31 = s00;
-            for (int i = 0; i < k8; i += 8) {
-                const __m256 x0 = _mm256_loadu_ps(b0 + i), x1 = _mm256_loadu_ps(b1 + i);
-                __m256 w = _mm256_loadu_ps(a0 + i);
-                s00 = _mm256_fmadd_ps(w, x0, s00); s01 = _mm256_fmadd_ps(w, x1, s01);
-                w = _mm256_loadu_ps(a1 + i);
-                s10 = _mm256_fmadd_ps(w, x0, s10); s11 = _mm256_fmadd_ps(w, x1, s11);
-                w = _mm256_loadu_ps(a2 + i);
-                s20 = _mm256_fmadd_ps(w, x0, s20); s21 = _mm256_fmadd_ps(w, x1, s21);
-                w = _mm256_loadu_ps(a3 + i);
-                s30 = _mm256_fmadd_ps(w, x0, s30); s31 = _mm256_fmadd_ps(w, x1, s31);
-            }
-            float *c0 = c + (size_t)r * ldc + j;
-            c0[0] = nt_tail(a0, b0, k8, k, nt_hsum(s00));            c0[1] = nt_tail(a0, b1, k8, k, nt_hsum(s01));
-            c0[ldc] = nt_tail(a1, b0, k8, k, nt_hsum(s10));          c0[ldc + 1] = nt_tail(a1, b1, k8, k, nt_hsum(s11));
-            c0[2 * ldc] = nt_tail(a2, b0, k8, k, nt_hsum(s20));      c0[2 * ldc + 1] = nt_tail(a2, b1, k8, k, nt_hsum(s21));
-            c0[3 * ldc] = nt_tail(a3, b0, k8, k, nt_hsum(s30));      c0[3 * ldc + 1] = nt_tail(a3, b1, k8, k, nt_hsum(s31));
-        }
+        const void *const rows[4] = {a0, a1, a2, a3};
+        int j = nt_pairs4(rows, 0, NULL, bt, ldbt, k, n, c + (size_t)r * ldc, ldc);
         for (; j < n; j++) {
             const float *b0 = bt + (size_t)j * ldbt;
             __m256 s0 = _mm256_setzero_ps(), s1 = s0, s2 = s0, s3 = s0;
@@ -97,7 +160,35 @@ __attribute__((target("avx2,fma"))) static void nt_avx2(const float *a, size_t l
         }
     }
 }
+
+/* nt_avx2 with int8 weight rows, widened to float 8 at a time; the row's scale multiplies the sum. */
+__attribute__((target("avx2,fma"))) static void nt_i8_avx2(const int8_t *a, size_t lda, const float *scale, int per_row,
+                                                            const float *bt, size_t ldbt, int k, int m0, int m1, int n,
+                                                            float *c, size_t ldc) {
+    int r = m0;
+    for (; r + 4 <= m1; r += 4) {
+        const int8_t *a0 = a + (size_t)r * lda, *a1 = a0 + lda, *a2 = a1 + lda, *a3 = a2 + lda;
+        const float sc[4] = {scale[per_row ? r : 0], scale[per_row ? r + 1 : 0], scale[per_row ? r + 2 : 0],
+                             scale[per_row ? r + 3 : 0]};
+        const void *const rows[4] = {a0, a1, a2, a3};
+        const int j = nt_pairs4(rows, 1, sc, bt, ldbt, k, n, c + (size_t)r * ldc, ldc);
+        if (j < n) nt_i8_ref(a, lda, scale, per_row, bt + (size_t)j * ldbt, ldbt, k, r, r + 4, n - j, c + j, ldc);
+    }
+    if (r < m1) nt_i8_ref(a, lda, scale, per_row, bt, ldbt, k, r, m1, n, c, ldc);
+}
 #endif
+
+void mfs_sgemm_nt_i8(int path, const int8_t *a, size_t lda, const float *scale, int per_row_scale, const float *bt,
+                     size_t ldbt, int k, int m0, int m1, int n, float *c, size_t ldc) {
+#ifdef NT_X86
+    if (path == MFS_CONV_AVX2 && mfs_conv3x3_path_available(MFS_CONV_AVX2)) {
+        nt_i8_avx2(a, lda, scale, per_row_scale, bt, ldbt, k, m0, m1, n, c, ldc);
+        return;
+    }
+#endif
+    (void)path;
+    nt_i8_ref(a, lda, scale, per_row_scale, bt, ldbt, k, m0, m1, n, c, ldc);
+}
 
 void mfs_sgemm_nt(int path, const float *a, size_t lda, const float *bt, size_t ldbt, int k,
                   int m0, int m1, int n, float *c, size_t ldc) {

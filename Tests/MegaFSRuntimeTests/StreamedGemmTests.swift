@@ -65,6 +65,65 @@ import MegaFSGraph
     #expect(gemmNames.contains("conv(batched)"), "\(gemmNames)")
 }
 
+@Test func int8StreamedProductPathsMatchFloat64AndEachOther() {
+    var rng = Rng(97)
+    let paths = Conv3x3Path.allCases.filter(\.isAvailable)
+    for trial in 0..<24 {
+        let m = [1, 3, 4, 5, 8, 11][trial % 6], n = [1, 2, 3, 5, 8][trial % 5]
+        let k = [1, 7, 8, 9, 64, 100, 4608][trial % 7]
+        let lda = k + trial % 3, ldbt = k + (trial + 1) % 2, ldc = n + trial % 2
+        let a = (0..<(m * lda)).map { _ in Int8(rng.int(-128...127)) }
+        let bt = (0..<(n * ldbt)).map { _ in rng.float() }
+        let perRow = trial % 4 != 0
+        let scales = (0..<(perRow ? m : 1)).map { _ in rng.float() * 0.01 }
+        let m0 = trial % 4 == 3 ? min(1, m - 1) : 0
+        var outputs: [[Float]] = []
+        for path in paths {
+            var c = [Float](repeating: .nan, count: m * ldc)
+            mfs_sgemm_nt_i8(path.rawValue, a, lda, scales, perRow ? 1 : 0, bt, ldbt, Int32(k), Int32(m0), Int32(m), Int32(n), &c, ldc)
+            for r in m0..<m {
+                let s = Double(scales[perRow ? r : 0])
+                for j in 0..<n {
+                    var want = 0.0, magnitude = 0.0
+                    for i in 0..<k {
+                        let p = Double(a[r * lda + i]) * Double(bt[j * ldbt + i])
+                        want += p; magnitude += abs(p)
+                    }
+                    let got = Double(c[r * ldc + j])
+                    #expect(abs(got - want * s) <= 1e-6 * magnitude * abs(s) + 1e-30, "trial \(trial) \(path) [\(r), \(j)]")
+                }
+            }
+            #expect(c.enumerated().allSatisfy { i, v in (i / ldc >= m0 && i % ldc < n) != v.isNaN }, "trial \(trial) \(path)")
+            outputs.append(c)
+        }
+        for (i, c) in outputs.enumerated().dropFirst() {
+            #expect(zip(c, outputs[0]).allSatisfy { $0.bitPattern == $1.bitPattern }, "trial \(trial): \(paths[i]) differs from \(paths[0])")
+        }
+    }
+}
+
+/// Weight-only int8: a streamed conv whose weight is DequantizeLinear(int8, per-channel scales)
+/// reads the int8 rows, and the DequantizeLinear does not run; both match the reference.
+@Test func int8StreamedConvReadsItsInt8Weight() throws {
+    var rng = Rng(98)
+    for perChannel in [true, false] {
+        var b = GraphBuilder()
+        let x = b.input("x", rng.tensor([2, 13, 8, 8]))
+        let q = b.constant(try (0..<(10 * 13 * 9)).map { _ in Int8(rng.int(-127...127)) }
+            .withUnsafeBytes { try Tensor(dtype: .int8, shape: [10, 13, 3, 3], bytes: $0) }, "q")
+        let scales = (0..<(perChannel ? 10 : 1)).map { _ in rng.float() * 0.02 + 0.001 }
+        let w = b.node("DequantizeLinear", [q, b.constant(Tensor(scales, shape: perChannel ? [10] : []), "scale")], ["axis": .int(0)])
+        var y = b.node("Conv", [x, w, b.constant(rng.tensor([10]), "b")],
+                       ["pads": .ints([1, 1, 1, 1]), "kernel_shape": .ints([3, 3]), "strides": .ints([2, 2])])
+        y = b.node("LeakyRelu", [y], ["alpha": .float(0.01)])
+        b.output(y)
+        let s = try expectMatchesReference(b, "int8 streamed conv, per channel \(perChannel)")
+        let names = s.lastPlanSteps.map(\.kernel.kernelName)
+        #expect(names.contains("conv(streamed)+int8"), "\(names)")
+        #expect(!s.lastPlanSteps.contains { $0.node.opType == "DequantizeLinear" }, "\(names)")
+    }
+}
+
 /// OpenBLAS's workers are restarted with a short spin timeout before the first GEMM (unless
 /// the user set one), and GEMMs on 2 threads still give the reference loop's result after it.
 @Test func openBLASWorkersAreQuietAndStillRight() throws {

@@ -14,8 +14,15 @@
  * Paths as in conv3x3.h: MFS_CONV_REF, MFS_CONV_AVX2.
  */
 #include <stddef.h>
+#include <stdint.h>
 
 void mfs_sgemm_nt(int path, const float *a, size_t lda, const float *bt, size_t ldbt, int k,
                   int m0, int m1, int n, float *c, size_t ldc);
+
+/* The same with int8 weight rows (weight-only int8): c[r, j] = (the sum above over the int8
+ * values as floats) * scale[r] (scale[0] for every row when per_row_scale is 0). A quarter of
+ * the float weight's bytes, and no dequantized copy. */
+void mfs_sgemm_nt_i8(int path, const int8_t *a, size_t lda, const float *scale, int per_row_scale, const float *bt,
+                     size_t ldbt, int k, int m0, int m1, int n, float *c, size_t ldc);
 
 #endif

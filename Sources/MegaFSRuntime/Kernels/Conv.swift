@@ -82,6 +82,9 @@ final class ConvKernel: RuntimeKernel {
     let streamsWeights: Bool
     let transposedBytes: Int
     static let streamedMaxColumns = 32
+    /// Weight-only int8: a streamed conv reads its int8 weight rows (scaled per row) directly,
+    /// so its DequantizeLinear does not run.
+    let streamedInt8: QuantizedConstant?
     /// Columns per GEMM past which repacking a 512x4608 weight costs sgemm little (141 GFLOP/s
     /// at 512 columns against 116 at 128, 2 threads on the Zen 3 VM).
     static let heavyWeightColumns = 512
@@ -106,11 +109,11 @@ final class ConvKernel: RuntimeKernel {
         let cols = mergesBatch ? g.n * g.oh * g.ow : g.isPointwise ? pointwiseBlock : bandRows * g.ow
         return Planner.align(Int8Gemm.packedActivationBytes(k: g.cinG * g.kh * g.kw, n: cols))
     }
-    var skipsFloatWeight: Int? { int8Weights == nil ? nil : w }
+    var skipsFloatWeight: Int? { int8Weights == nil && streamedInt8 == nil ? nil : w }
     /// Output columns per GEMM of a pointwise conv.
     var pointwiseBlock: Int { min(g.oh * g.ow, max(256, (1 << 20) / max(1, g.coutG * 4))) }
 
-    var kernelName: String { int8Weights == nil ? name : name + "+int8" }
+    var kernelName: String { int8Weights == nil && streamedInt8 == nil ? name : name + "+int8" }
     var flops: Double { g.convFlops }
     var bandOutOffset: Int { colBytes + weightScratchBytes + demodBytes + mergedOutBytes + transposedBytes }
     var floatScratchBytes: Int { bandOutOffset + bandOutBytes }
@@ -118,7 +121,8 @@ final class ConvKernel: RuntimeKernel {
     var scratchBytes: Int { int8Weights == nil ? floatScratchBytes : int8ScratchOffset + int8ScratchBytes }
 
     init(geometry g: ConvGeometry, x: Int, w: Int, y: Int, modulation: Modulation?, epilogue: ConvEpilogue,
-         algorithm: ConvAlgorithm = .auto, bandBudgetBytes: Int = im2colBudgetBytes, int8Weights: PackedInt8Weights? = nil) {
+         algorithm: ConvAlgorithm = .auto, bandBudgetBytes: Int = im2colBudgetBytes, int8Weights: PackedInt8Weights? = nil,
+         quantizedWeight: QuantizedConstant? = nil) {
         self.g = g; self.x = x; self.w = w; self.y = y
         self.modulation = modulation; self.epilogue = epilogue
         // A modulated pointwise conv scales its (float) weight by the style: no int8 there.
@@ -144,6 +148,10 @@ final class ConvKernel: RuntimeKernel {
         if streams || (fitsOneMatrix && g.n > 1 && p * g.n <= 1024) {
             mergesBatch = true
             streamsWeights = streams
+            streamedInt8 = streams ? quantizedWeight.flatMap { q in
+                q.values.elementCount == g.cout * k && (q.axis == 0 ? q.scales.count == g.cout : q.axis == nil && q.scales.count == 1)
+                    ? q : nil
+            } : nil
             bandRows = g.oh
             colBytes = ((k * p * g.n * 4 + 63) / 64) * 64
             mergedOutBytes = ((g.cout * p * g.n * 4 + 63) / 64) * 64
@@ -159,6 +167,7 @@ final class ConvKernel: RuntimeKernel {
         }
         mergesBatch = false
         streamsWeights = false
+        streamedInt8 = nil
         transposedBytes = 0
         mergedOutBytes = 0
         if g.isPointwise {
@@ -232,9 +241,21 @@ final class ConvKernel: RuntimeKernel {
                     for j in range { for kk in 0..<K { bt[j * K + kk] = colIn[kk * cols + j] } }
                 }
                 let path = Conv3x3Path.best.rawValue, cout = g.cout
-                threads.forRanges((cout + 3) / 4) { range in
-                    mfs_sgemm_nt(path, pw, K, bt, K, Int32(K), Int32(range.lowerBound * 4), Int32(min(cout, range.upperBound * 4)),
-                                 Int32(cols), out, cols)
+                if let q = streamedInt8 {
+                    let w8 = UnsafePointer(q.values.storage.pointer.assumingMemoryBound(to: Int8.self))
+                    let perRow: Int32 = q.axis == nil ? 0 : 1
+                    q.scales.withUnsafeBufferPointer { sp in
+                        let scales = UncheckedBox(sp.baseAddress!)
+                        threads.forRanges((cout + 3) / 4) { range in
+                            mfs_sgemm_nt_i8(path, w8, K, scales.value, perRow, bt, K, Int32(K), Int32(range.lowerBound * 4),
+                                            Int32(min(cout, range.upperBound * 4)), Int32(cols), out, cols)
+                        }
+                    }
+                } else {
+                    threads.forRanges((cout + 3) / 4) { range in
+                        mfs_sgemm_nt(path, pw, K, bt, K, Int32(K), Int32(range.lowerBound * 4), Int32(min(cout, range.upperBound * 4)),
+                                     Int32(cols), out, cols)
+                    }
                 }
             } else {
                 multiply(ctx, a: pw, m: g.cout, k: K, b: col, ldb: cols, cols: cols, c: out, ldc: cols)

@@ -190,6 +190,7 @@ enum ConvBuilder {
                                             m: g.cout, k: k, scales: scales, path: .best)
         }
         return ConvKernel(geometry: g, x: x.slot, w: w.slot, y: y.slot, modulation: modulation, epilogue: ep,
-                          algorithm: req.convAlgorithm, bandBudgetBytes: req.bandBudgetBytes, int8Weights: int8Weights)
+                          algorithm: req.convAlgorithm, bandBudgetBytes: req.bandBudgetBytes, int8Weights: int8Weights,
+                          quantizedWeight: g.groups == 1 && modulation == nil ? w.quantized : nil)
     }
 }
