@@ -207,7 +207,7 @@ final class ConvKernel: RuntimeKernel {
         // The direct and Winograd kernels read their band's padded copy, so they store straight
         // over the input (keeping one halo row); but a residual that is the input itself would
         // be read after its rows were replaced.
-        let paddedBand = direct != nil || winograd != nil
+        let paddedBand = direct != nil || winograd != nil   // readsPaddedBand, before self is whole
         writesOverInput = !g.isPointwise && g.groups == 1 && g.sh == 1 && g.sw == 1
             && g.cin == g.cout && g.oh == g.h && g.ow == g.w && (!paddedBand || epilogue.addend?.slot != x)
         bandOutBytes = writesOverInput && !paddedBand ? ((g.cout * bandRows * g.ow * 4 + 63) / 64) * 64 : 0
@@ -227,6 +227,9 @@ final class ConvKernel: RuntimeKernel {
         let threads = ctx.threads
         // Set by the planner through `aliasing`: the output is the input's memory.
         let overInput = writesOverInput && UnsafeRawPointer(px) == UnsafeRawPointer(py)
+        // An im2col band over its input waits in `bandOut` (see below); the padded-band kernels
+        // store straight over it.
+        let bandWaits = overInput && !readsPaddedBand
 
         if mergesBatch {
             let cols = g.n * P
@@ -323,14 +326,14 @@ final class ConvKernel: RuntimeKernel {
                         let rows = min(bandRows, g.oh - r0)
                         let cols = rows * g.ow, pp = r0 * g.ow
                         // Channel o of this band's output: out + o * ldOut.
-                        let out = overInput && !readsPaddedBand ? bandOut : yg + pp
-                        let ldOut = overInput && !readsPaddedBand ? cols : P
+                        let out = bandWaits ? bandOut : yg + pp
+                        let ldOut = bandWaits ? cols : P
                         if let winograd {
                             winograd.run(g: g, x: xg, scale: sg, y: yg, r0: r0, rows: rows, scratch: col,
                                          overInput: overInput, gemm: ctx.gemm, threads: threads)
                         } else if let direct {
                             direct.run(g: g, x: xg, weight: wg, scale: sg, y: yg, r0: r0, rows: rows, band: col,
-                                       halo: overInput ? col + direct.bandBytes / 4 : nil, threads: threads)
+                                       halo: overInput ? col + direct.haloOffset / 4 : nil, threads: threads)
                         } else {
                             im2col(xg, col: col, rows: r0..<(r0 + rows), scale: sg, threads: threads)
                             if let band = pending { store(band) }
@@ -342,7 +345,7 @@ final class ConvKernel: RuntimeKernel {
                                          scale: demod ? dBuf[c0 + o] : 1)
                             }
                         }
-                        if overInput && !readsPaddedBand { pending = (pp, cols) }
+                        if bandWaits { pending = (pp, cols) }
                         r0 += rows
                     }
                     if let band = pending { store(band) }

@@ -81,6 +81,8 @@ struct DirectConvPlan {
 
     /// Bytes after the band for the halo row a conv writing over its input keeps (see `run`).
     var haloBytes: Int { Planner.align(channels * paddedWidth * 4) }
+    /// Where the halo starts in the conv's scratch (right after the band).
+    var haloOffset: Int { bandBytes }
     let channels: Int
 
     /// Output rows r0..<r0+rows of one sample: y (the sample's [cout][oh*ow]) from x (the
