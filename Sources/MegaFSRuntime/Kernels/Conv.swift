@@ -138,8 +138,13 @@ final class ConvKernel: RuntimeKernel {
         let gemmBudget = heavyWeight
             ? max(bandBudgetBytes, min(k * Self.heavyWeightColumns * 4, weightBytes, 5 * bandBudgetBytes))
             : bandBudgetBytes
-        let ownKernelApplies = self.int8Weights == nil && (WinogradConvPlan(g, algorithm: algorithm) != nil
-                                                            || DirectConvPlan(g, algorithm: algorithm) != nil)
+        let winogradPlan = self.int8Weights == nil
+            ? WinogradConvPlan(g, algorithm: algorithm, bandBudgetBytes: WinogradConvPlan.bandBudget(im2colBudget: bandBudgetBytes))
+            : nil
+        let directPlan = self.int8Weights == nil && winogradPlan == nil
+            ? DirectConvPlan(g, algorithm: algorithm, bandBudgetBytes: DirectConvPlan.bandBudget(im2colBudget: bandBudgetBytes))
+            : nil
+        let ownKernelApplies = winogradPlan != nil || directPlan != nil
         // One GEMM over all samples' columns when they fit one im2col matrix.
         let fitsOneMatrix = g.groups == 1 && modulation == nil
             && k * p * g.n * 4 <= (ownKernelApplies ? bandBudgetBytes : gemmBudget)
@@ -148,10 +153,7 @@ final class ConvKernel: RuntimeKernel {
         if streams || (fitsOneMatrix && g.n > 1 && p * g.n <= 1024) {
             mergesBatch = true
             streamsWeights = streams
-            streamedInt8 = streams ? quantizedWeight.flatMap { q in
-                q.values.elementCount == g.cout * k && (q.axis == 0 ? q.scales.count == g.cout : q.axis == nil && q.scales.count == 1)
-                    ? q : nil
-            } : nil
+            streamedInt8 = streams ? quantizedWeight.flatMap { $0.scalesRows(g.cout, rowLength: k) ? $0 : nil } : nil
             bandRows = g.oh
             colBytes = ((k * p * g.n * 4 + 63) / 64) * 64
             mergedOutBytes = ((g.cout * p * g.n * 4 + 63) / 64) * 64
@@ -178,16 +180,14 @@ final class ConvKernel: RuntimeKernel {
             direct = nil
             winograd = nil
             name = modulation != nil ? "modconv(pointwise)" : "conv(pointwise)"
-        } else if self.int8Weights == nil, let plan = WinogradConvPlan(g, algorithm: algorithm,
-                                                                        bandBudgetBytes: WinogradConvPlan.bandBudget(im2colBudget: bandBudgetBytes)) {
+        } else if let plan = winogradPlan {
             bandRows = plan.rows
             colBytes = plan.scratchBytes
             weightScratchBytes = 0
             direct = nil
             winograd = plan
             name = (modulation != nil ? "modconv" : "conv") + "(winograd-f2)"
-        } else if self.int8Weights == nil, let plan = DirectConvPlan(g, algorithm: algorithm,
-                                                                      bandBudgetBytes: DirectConvPlan.bandBudget(im2colBudget: bandBudgetBytes)) {
+        } else if let plan = directPlan {
             bandRows = plan.rows
             colBytes = plan.bandBytes + plan.haloBytes
             weightScratchBytes = 0

@@ -43,7 +43,7 @@ final class GemmKernel: RuntimeKernel {
     static func int8RowWeight(a: ValueDesc, b: ValueDesc, transA: Bool, transB: Bool) -> QuantizedConstant? {
         guard ownGemv, transB, let q = b.quantized, b.shape.count == 2, q.values.shape == b.shape,
               a.shape.count == 2, (transA ? a.shape[1] : a.shape[0]) == 1,
-              q.axis == nil || q.axis == 0, q.scales.count == (q.axis == nil ? 1 : b.shape[0]) else { return nil }
+              q.scalesRows(b.shape[0], rowLength: b.shape[1]) else { return nil }
         return q
     }
 

@@ -28,6 +28,13 @@ struct QuantizedConstant {
         self.init(node: node) { i in i < inputs.count ? inputs[i]?.constant : nil }
     }
 
+    /// Whether the values are `rows` rows of `rowLength` with one scale per row or one for the
+    /// whole tensor: the layouts the row-streaming kernels read as int8 directly.
+    func scalesRows(_ rows: Int, rowLength: Int) -> Bool {
+        values.elementCount == rows * rowLength
+            && (axis == 0 ? scales.count == rows && values.shape[0] == rows : axis == nil && scales.count == 1)
+    }
+
     /// Elements after the axis (the run length sharing one scale).
     var inner: Int { axis.map { values.shape[($0 + 1)...].reduce(1, *) } ?? values.elementCount }
     var channels: Int { axis.map { values.shape[$0] } ?? 1 }
