@@ -1,7 +1,7 @@
 /* Direct 3x3 stride-1 convolution: see conv3x3.h. The AVX2 path keeps 4 output channels x
  * 16 columns in 8 accumulators; each of the nine taps of one input channel costs 2 unaligned
  * loads and 4 weight broadcasts for 8 FMAs. */
-#include "conv3x3.h"
+#include "conv3x3_internal.h"
 #include "ckernels.h"
 #include <math.h>
 
@@ -11,33 +11,41 @@
 #include "conv_tile_avx2.h"
 #endif
 
-static int conv_avx2_available = -1;
+/* Bit 0: AVX2 + FMA, bit 1: AVX-512F (with AVX2 + FMA); -1 until detected. */
+static int conv_paths_available = -1;
 
 int mfs_conv3x3_path_available(int path) {
     if (path == MFS_CONV_REF) return 1;
 #ifdef CONV_X86
-    if (path != MFS_CONV_AVX2) return 0;
-    int v = __atomic_load_n(&conv_avx2_available, __ATOMIC_RELAXED);
+    if (path != MFS_CONV_AVX2 && path != MFS_CONV_AVX512) return 0;
+    int v = __atomic_load_n(&conv_paths_available, __ATOMIC_RELAXED);
     if (v < 0) {
         mfs_cpu_features f = mfs_detect_cpu();
-        v = f.avx2 && f.fma;
-        __atomic_store_n(&conv_avx2_available, v, __ATOMIC_RELAXED);
+        const int avx2 = f.avx2 && f.fma;
+        v = avx2 | ((avx2 && f.avx512f) << 1);
+        __atomic_store_n(&conv_paths_available, v, __ATOMIC_RELAXED);
     }
-    return v;
+    return (v >> (path == MFS_CONV_AVX512 ? 1 : 0)) & 1;
 #else
-    (void)conv_avx2_available;
+    (void)conv_paths_available;
     return 0;
 #endif
 }
 
 int mfs_conv3x3_best_path(void) {
+    if (mfs_conv3x3_path_available(MFS_CONV_AVX512)) return MFS_CONV_AVX512;
     return mfs_conv3x3_path_available(MFS_CONV_AVX2) ? MFS_CONV_AVX2 : MFS_CONV_REF;
+}
+
+int mfs_conv_path_uses_avx2(int path) {
+    return (path == MFS_CONV_AVX2 || path == MFS_CONV_AVX512) && mfs_conv3x3_path_available(path);
 }
 
 const char *mfs_conv3x3_path_name(int path) {
     switch (path) {
     case MFS_CONV_REF: return "ref";
     case MFS_CONV_AVX2: return "avx2";
+    case MFS_CONV_AVX512: return "avx512";
     default: return "?";
     }
 }
@@ -82,13 +90,6 @@ static void conv_ref(const float *xpad, int cin, int rows, int w, int wp, const 
         c30 = _mm256_fmadd_ps(a0, b, c30); c31 = _mm256_fmadd_ps(a1, b, c31);               \
     } while (0)
 
-/* Input channels per pass (64 was the best of 32, 64, 128 and all on this project's Zen VM,
- * before the chunking below). Passes
- * after the first continue from the partial sums in y, so the order of operations, and the
- * result, do not depend on the split. */
-#ifndef CONV_CI_PASS
-#define CONV_CI_PASS 64
-#endif
 
 /* 4 output channels x 16 columns; xc at (ci = first of the pass, row, column), w0 at
  * (co, ci = first of the pass). */
@@ -140,18 +141,7 @@ static void conv_avx2_4x8(const float *xc, const float *w0, size_t wstride, int 
 }
 #undef TAP1
 
-/* Two loop orders, chosen by the size of the weights one pass of a thread's output channels
- * reads (4 x 64 x 9 floats per block of four channels):
- * - up to CONV_L2_WEIGHT_BYTES (the generator's wide, narrow layers): rows and 16-column
- *   tiles outside, blocks of output channels inside, so each tile's input patch stays in L1
- *   and the pass's weights in L2;
- * - above it (512 channels at 32x32, 64x64): blocks of output channels outside, each sweeping
- *   a chunk of rows whose pass input (CONV_CHUNK_BYTES) stays in L2 with its own weights in
- *   L1. The first order re-read those weights from L3 for every tile and ran 3x slower than
- *   im2col + GEMM at 32x32 x 512 channels.
- * Both sum in the same order, so the results are bit-identical. */
-#define CONV_L2_WEIGHT_BYTES (384 * 1024)
-#define CONV_CHUNK_BYTES (256 * 1024)
+/* Loop orders and pass sizes: see conv3x3_internal.h. */
 
 /* First column the vector tiles leave to the scalar tail: 16-column tiles, then one of 8. */
 static inline int conv_vector_end(int w) { int x = w / 16 * 16; return w - x >= 8 ? x + 8 : x; }
@@ -166,23 +156,23 @@ static inline void conv_avx2_row(const float *xc, const float *w0, size_t wstrid
 }
 
 __attribute__((target("avx2,fma")))
-static void conv_avx2(const float *xpad, int cin, int rows, int w, int wp, const float *weight,
+void mfs_conv3x3_avx2(const float *xpad, int cin, int rows, int w, int wp, const float *weight,
                       int co0, int co1, float *y, size_t ystride) {
     const size_t plane = (size_t)(rows + 2) * (size_t)wp;
     const size_t wstride = (size_t)cin * 9;
     const int coEnd = co0 + (co1 - co0) / 4 * 4;
-    const int passChannels = cin < CONV_CI_PASS ? cin : CONV_CI_PASS;
+    const int passChannels = cin < MFS_CONV_CI_PASS ? cin : MFS_CONV_CI_PASS;
     const size_t passWeightBytes = (size_t)(coEnd - co0) * passChannels * 9 * sizeof(float);
     int chunk = rows;
-    if (passWeightBytes > CONV_L2_WEIGHT_BYTES) {
-        chunk = CONV_CHUNK_BYTES / (passChannels * wp * (int)sizeof(float)) - 2;
+    if (passWeightBytes > MFS_CONV_L2_WEIGHT_BYTES) {
+        chunk = MFS_CONV_CHUNK_BYTES / (passChannels * wp * (int)sizeof(float)) - 2;
         if (chunk < 1) chunk = 1;
     }
     for (int r0 = 0; r0 < rows; r0 += chunk) {
         const int r1 = r0 + chunk < rows ? r0 + chunk : rows;
-        if (passWeightBytes > CONV_L2_WEIGHT_BYTES) {
-            for (int c0 = 0; c0 < cin; c0 += CONV_CI_PASS) {
-                const int cn = cin - c0 < CONV_CI_PASS ? cin - c0 : CONV_CI_PASS;
+        if (passWeightBytes > MFS_CONV_L2_WEIGHT_BYTES) {
+            for (int c0 = 0; c0 < cin; c0 += MFS_CONV_CI_PASS) {
+                const int cn = cin - c0 < MFS_CONV_CI_PASS ? cin - c0 : MFS_CONV_CI_PASS;
                 for (int co = co0; co < coEnd; co += 4)
                     for (int r = r0; r < r1; r++)
                         conv_avx2_row(xpad + c0 * plane + (size_t)r * wp, weight + (size_t)co * wstride + (size_t)c0 * 9,
@@ -192,8 +182,8 @@ static void conv_avx2(const float *xpad, int cin, int rows, int w, int wp, const
             for (int r = r0; r < r1; r++)
                 for (int x = 0; x + 8 <= w; x += 16) {
                     const int tile = x + 16 <= w ? 16 : 8;
-                    for (int c0 = 0; c0 < cin; c0 += CONV_CI_PASS) {
-                        const int cn = cin - c0 < CONV_CI_PASS ? cin - c0 : CONV_CI_PASS;
+                    for (int c0 = 0; c0 < cin; c0 += MFS_CONV_CI_PASS) {
+                        const int cn = cin - c0 < MFS_CONV_CI_PASS ? cin - c0 : MFS_CONV_CI_PASS;
                         for (int co = co0; co < coEnd; co += 4)
                             conv_avx2_row(xpad + c0 * plane + (size_t)r * wp + x, weight + (size_t)co * wstride + (size_t)c0 * 9,
                                           wstride, cn, plane, wp, tile, y + co * ystride + (size_t)r * w + x, ystride, c0 > 0);
@@ -212,8 +202,12 @@ static void conv_avx2(const float *xpad, int cin, int rows, int w, int wp, const
 void mfs_conv3x3s1(int path, const float *xpad, int cin, int rows, int w, int wp,
                    const float *weight, int co0, int co1, float *y, size_t y_channel_stride) {
 #ifdef CONV_X86
+    if (path == MFS_CONV_AVX512 && mfs_conv3x3_path_available(MFS_CONV_AVX512)) {
+        mfs_conv3x3_avx512(xpad, cin, rows, w, wp, weight, co0, co1, y, y_channel_stride);
+        return;
+    }
     if (path == MFS_CONV_AVX2 && mfs_conv3x3_path_available(MFS_CONV_AVX2)) {
-        conv_avx2(xpad, cin, rows, w, wp, weight, co0, co1, y, y_channel_stride);
+        mfs_conv3x3_avx2(xpad, cin, rows, w, wp, weight, co0, co1, y, y_channel_stride);
         return;
     }
 #endif

@@ -1,6 +1,7 @@
 /* Direct convolution over a list of taps: see convtaps.h. The AVX2 path keeps 4 output
  * channels x 16 columns in 8 accumulators, as the 3x3 kernel does, with the taps in a loop. */
 #include "convtaps.h"
+#include "conv3x3_internal.h"
 #include "ckernels.h"
 #include <math.h>
 
@@ -31,9 +32,7 @@ static void taps_ref(const float *xpad, int cin, size_t plane, int wp, int rows,
 }
 
 #ifdef TAPS_X86
-/* Input channels per pass (as CONV_CI_PASS in conv3x3.c); later passes continue from the
- * partial sums in y, so the split does not change the result. */
-#define TAPS_CI_PASS 64
+/* Pass sizes and loop orders: see conv3x3_internal.h (the 3x3 kernel's). */
 
 __attribute__((target("avx2,fma")))
 static void taps_avx2_4x16(const float *xc, const float *w0, size_t wstride, int cn, size_t plane, int taps,
@@ -79,9 +78,6 @@ static void taps_avx2_4x8(const float *xc, const float *w0, size_t wstride, int 
     MFS_TILE4x8_END();
 }
 
-/* The two loop orders of conv_avx2 in conv3x3.c, chosen the same way. */
-#define TAPS_L2_WEIGHT_BYTES (384 * 1024)
-#define TAPS_CHUNK_BYTES (256 * 1024)
 
 __attribute__((target("avx2,fma")))
 static inline void taps_avx2_row(const float *xc, const float *w0, size_t wstride, int cn, size_t plane, int taps,
@@ -96,20 +92,20 @@ static void taps_avx2(const float *xpad, int cin, size_t plane, int wp, int rows
                       int taps, const int *offsets, int co0, int co1, float *y, size_t ystride, size_t yrow) {
     const size_t wstride = (size_t)cin * taps;
     const int coEnd = co0 + (co1 - co0) / 4 * 4;
-    const int passChannels = cin < TAPS_CI_PASS ? cin : TAPS_CI_PASS;
+    const int passChannels = cin < MFS_CONV_CI_PASS ? cin : MFS_CONV_CI_PASS;
     const size_t passWeightBytes = (size_t)(coEnd - co0) * passChannels * taps * sizeof(float);
     int chunk = rows;
-    if (passWeightBytes > TAPS_L2_WEIGHT_BYTES) {
-        chunk = TAPS_CHUNK_BYTES / (passChannels * wp * (int)sizeof(float)) - 1;
+    if (passWeightBytes > MFS_CONV_L2_WEIGHT_BYTES) {
+        chunk = MFS_CONV_CHUNK_BYTES / (passChannels * wp * (int)sizeof(float)) - 1;
         if (chunk < 1) chunk = 1;
     }
     int xv = w / 16 * 16;
     if (w - xv >= 8) xv += 8;
     for (int r0 = 0; r0 < rows; r0 += chunk) {
         const int r1 = r0 + chunk < rows ? r0 + chunk : rows;
-        if (passWeightBytes > TAPS_L2_WEIGHT_BYTES) {
-            for (int c0 = 0; c0 < cin; c0 += TAPS_CI_PASS) {
-                const int cn = cin - c0 < TAPS_CI_PASS ? cin - c0 : TAPS_CI_PASS;
+        if (passWeightBytes > MFS_CONV_L2_WEIGHT_BYTES) {
+            for (int c0 = 0; c0 < cin; c0 += MFS_CONV_CI_PASS) {
+                const int cn = cin - c0 < MFS_CONV_CI_PASS ? cin - c0 : MFS_CONV_CI_PASS;
                 for (int co = co0; co < coEnd; co += 4)
                     for (int r = r0; r < r1; r++)
                         taps_avx2_row(xpad + c0 * plane + (size_t)r * wp, weight + (size_t)co * wstride + (size_t)c0 * taps,
@@ -119,8 +115,8 @@ static void taps_avx2(const float *xpad, int cin, size_t plane, int wp, int rows
             for (int r = r0; r < r1; r++)
                 for (int x = 0; x + 8 <= w; x += 16) {
                     const int tile = x + 16 <= w ? 16 : 8;
-                    for (int c0 = 0; c0 < cin; c0 += TAPS_CI_PASS) {
-                        const int cn = cin - c0 < TAPS_CI_PASS ? cin - c0 : TAPS_CI_PASS;
+                    for (int c0 = 0; c0 < cin; c0 += MFS_CONV_CI_PASS) {
+                        const int cn = cin - c0 < MFS_CONV_CI_PASS ? cin - c0 : MFS_CONV_CI_PASS;
                         for (int co = co0; co < coEnd; co += 4)
                             taps_avx2_row(xpad + c0 * plane + (size_t)r * wp + x, weight + (size_t)co * wstride + (size_t)c0 * taps,
                                           wstride, cn, plane, taps, offsets, tile, y + co * ystride + (size_t)r * yrow + x, ystride, c0 > 0);
@@ -139,7 +135,10 @@ void mfs_conv_taps(int path, const float *xpad, int cin, size_t plane, int wp, i
                    const float *weight, int taps, const int *offsets, int co0, int co1,
                    float *y, size_t ystride, size_t yrow) {
 #ifdef TAPS_X86
-    if (path == MFS_CONV_AVX2 && mfs_conv3x3_path_available(MFS_CONV_AVX2)) {
+    if (path == MFS_CONV_AVX512 && mfs_conv3x3_path_available(MFS_CONV_AVX512))
+        co0 = mfs_conv_taps_avx512_blocks(xpad, cin, plane, wp, rows, w, weight, taps, offsets, 1, co0, co1, y, ystride,
+                                          yrow);
+    if (mfs_conv_path_uses_avx2(path)) {
         taps_avx2(xpad, cin, plane, wp, rows, w, weight, taps, offsets, co0, co1, y, ystride, yrow);
         return;
     }

@@ -2,6 +2,7 @@
 #define _GNU_SOURCE
 #include "gemv.h"
 #include "conv3x3.h"
+#include "sgemm_nt.h"
 #include <math.h>
 #include <pthread.h>
 #include <stdint.h>
@@ -13,119 +14,9 @@
 #include <immintrin.h>
 #endif
 
-#define GEMV_PREFETCH_BYTES 16384
 #define GEMV_MAX_THREADS 8
 /* How long a worker spins for the next product before it sleeps. */
 #define GEMV_SPIN_NS 200000L
-
-static void rows_ref(const float *w, size_t ldw, const float *x, int k, int r0, int r1, float alpha, float beta,
-                     float *y) {
-    for (int r = r0; r < r1; r++) {
-        const float *a = w + (size_t)r * ldw;
-        float s[8] = {0, 0, 0, 0, 0, 0, 0, 0};
-        const int k8 = k & ~7;
-        for (int i = 0; i < k8; i += 8)
-            for (int l = 0; l < 8; l++) s[l] = fmaf(a[i + l], x[i + l], s[l]);
-        float t = ((s[0] + s[4]) + (s[2] + s[6])) + ((s[1] + s[5]) + (s[3] + s[7]));
-        for (int i = k8; i < k; i++) t = fmaf(a[i], x[i], t);
-        y[r] = beta == 0 ? alpha * t : alpha * t + beta * y[r];
-    }
-}
-
-#ifdef GEMV_X86
-/* The lane sums combined in rows_ref's order, so both paths give the same bits. */
-__attribute__((target("avx2,fma"))) static inline float lane_total(__m256 v) {
-    float l[8];
-    _mm256_storeu_ps(l, v);
-    return ((l[0] + l[4]) + (l[2] + l[6])) + ((l[1] + l[5]) + (l[3] + l[7]));
-}
-
-/* Rows r..r+3 at byte offset `at` + GEMV_PREFETCH_BYTES, unless that runs past `end`. */
-static inline void prefetch4(const char *a0, size_t row_bytes, size_t at, const char *end) {
-    const char *p = a0 + at + GEMV_PREFETCH_BYTES;
-    if (p + 3 * row_bytes >= end) return;
-    for (int j = 0; j < 4; j++) _mm_prefetch(p + j * row_bytes, _MM_HINT_T0);
-}
-
-/* Four rows at a time: per 8 values, one load of x feeds four FMAs. The lane sums combine as
- * rows_ref's, so both paths give the same bits. */
-__attribute__((target("avx2,fma"))) static void rows_avx2(const float *w, size_t ldw, const float *x, int k, int r0,
-                                                           int r1, float alpha, float beta, float *y,
-                                                           const char *end) {
-    const int k8 = k & ~7;
-    int r = r0;
-    for (; r + 4 <= r1; r += 4) {
-        const float *a0 = w + (size_t)r * ldw, *a1 = a0 + ldw, *a2 = a1 + ldw, *a3 = a2 + ldw;
-        __m256 s0 = _mm256_setzero_ps(), s1 = s0, s2 = s0, s3 = s0;
-        for (int i = 0; i < k8; i += 8) {
-            if ((i & 15) == 0) prefetch4((const char *)a0, ldw * sizeof(float), (size_t)i * sizeof(float), end);
-            const __m256 xv = _mm256_loadu_ps(x + i);
-            s0 = _mm256_fmadd_ps(_mm256_loadu_ps(a0 + i), xv, s0);
-            s1 = _mm256_fmadd_ps(_mm256_loadu_ps(a1 + i), xv, s1);
-            s2 = _mm256_fmadd_ps(_mm256_loadu_ps(a2 + i), xv, s2);
-            s3 = _mm256_fmadd_ps(_mm256_loadu_ps(a3 + i), xv, s3);
-        }
-        const __m256 sums[4] = {s0, s1, s2, s3};
-        for (int j = 0; j < 4; j++) {
-            float t = lane_total(sums[j]);
-            const float *a = w + (size_t)(r + j) * ldw;
-            for (int i = k8; i < k; i++) t = fmaf(a[i], x[i], t);
-            y[r + j] = beta == 0 ? alpha * t : alpha * t + beta * y[r + j];
-        }
-    }
-    if (r < r1) rows_ref(w, ldw, x, k, r, r1, alpha, beta, y);
-}
-#endif
-
-/* int8 weights: y[r] = alpha * (scale[r] * dot(w8[r], x)) + beta * y[r] (one scale when not per row). */
-static void rows_i8_ref(const int8_t *w, size_t ldw, const float *scale, int per_row, const float *x, int k, int r0,
-                        int r1, float alpha, float beta, float *y) {
-    for (int r = r0; r < r1; r++) {
-        const int8_t *a = w + (size_t)r * ldw;
-        float s[8] = {0, 0, 0, 0, 0, 0, 0, 0};
-        const int k8 = k & ~7;
-        for (int i = 0; i < k8; i += 8)
-            for (int l = 0; l < 8; l++) s[l] = fmaf((float)a[i + l], x[i + l], s[l]);
-        float t = ((s[0] + s[4]) + (s[2] + s[6])) + ((s[1] + s[5]) + (s[3] + s[7]));
-        for (int i = k8; i < k; i++) t = fmaf((float)a[i], x[i], t);
-        t *= scale[per_row ? r : 0];
-        y[r] = beta == 0 ? alpha * t : alpha * t + beta * y[r];
-    }
-}
-
-#ifdef GEMV_X86
-__attribute__((target("avx2,fma"))) static inline __m256 load8_i8(const int8_t *p) {
-    return _mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(_mm_loadl_epi64((const __m128i *)p)));
-}
-
-__attribute__((target("avx2,fma"))) static void rows_i8_avx2(const int8_t *w, size_t ldw, const float *scale, int per_row,
-                                                              const float *x, int k, int r0, int r1, float alpha,
-                                                              float beta, float *y, const char *end) {
-    const int k8 = k & ~7;
-    int r = r0;
-    for (; r + 4 <= r1; r += 4) {
-        const int8_t *a0 = w + (size_t)r * ldw, *a1 = a0 + ldw, *a2 = a1 + ldw, *a3 = a2 + ldw;
-        __m256 s0 = _mm256_setzero_ps(), s1 = s0, s2 = s0, s3 = s0;
-        for (int i = 0; i < k8; i += 8) {
-            if ((i & 63) == 0) prefetch4((const char *)a0, ldw, (size_t)i, end);
-            const __m256 xv = _mm256_loadu_ps(x + i);
-            s0 = _mm256_fmadd_ps(load8_i8(a0 + i), xv, s0);
-            s1 = _mm256_fmadd_ps(load8_i8(a1 + i), xv, s1);
-            s2 = _mm256_fmadd_ps(load8_i8(a2 + i), xv, s2);
-            s3 = _mm256_fmadd_ps(load8_i8(a3 + i), xv, s3);
-        }
-        const __m256 sums[4] = {s0, s1, s2, s3};
-        for (int j = 0; j < 4; j++) {
-            float t = lane_total(sums[j]);
-            const int8_t *a = w + (size_t)(r + j) * ldw;
-            for (int i = k8; i < k; i++) t = fmaf((float)a[i], x[i], t);
-            t *= scale[per_row ? r + j : 0];
-            y[r + j] = beta == 0 ? alpha * t : alpha * t + beta * y[r + j];
-        }
-    }
-    if (r < r1) rows_i8_ref(w, ldw, scale, per_row, x, k, r, r1, alpha, beta, y);
-}
-#endif
 
 typedef struct {
     int path;
@@ -141,32 +32,30 @@ typedef struct {
     int parts;
 } gemv_job;
 
+/* Rows per product call: their dots wait on the stack for alpha and beta. */
+#define GEMV_CHUNK_ROWS 1024
+
 static void run_part(const gemv_job *j, int part) {
     /* rows split on multiples of 4 so that every part but the last runs whole blocks */
     const int blocks = (j->rows + 3) / 4;
     const int r0 = blocks * part / j->parts * 4;
     int r1 = blocks * (part + 1) / j->parts * 4;
     if (r1 > j->rows) r1 = j->rows;
-    if (r0 >= r1) return;
-    if (j->w8) {
-#ifdef GEMV_X86
-        if (j->path == MFS_CONV_AVX2 && mfs_conv3x3_path_available(MFS_CONV_AVX2)) {
-            const char *end = (const char *)(j->w8 + (size_t)(r1 - 1) * j->ldw + j->k);
-            rows_i8_avx2(j->w8, j->ldw, j->scale, j->per_row, j->x, j->k, r0, r1, j->alpha, j->beta, j->y, end);
-            return;
-        }
-#endif
-        rows_i8_ref(j->w8, j->ldw, j->scale, j->per_row, j->x, j->k, r0, r1, j->alpha, j->beta, j->y);
-        return;
+    float dots[GEMV_CHUNK_ROWS];
+    for (int c0 = r0; c0 < r1; c0 += GEMV_CHUNK_ROWS) {
+        const int n = r1 - c0 < GEMV_CHUNK_ROWS ? r1 - c0 : GEMV_CHUNK_ROWS;
+        /* The product with the one column x: the streamed conv's kernel (sgemm_nt.c), which
+         * prefetches a one-column product's rows ahead. */
+        if (j->w8)
+            mfs_sgemm_nt_i8(j->path, j->w8 + (size_t)c0 * j->ldw, j->ldw, j->scale + (j->per_row ? c0 : 0), j->per_row,
+                            j->x, (size_t)j->k, j->k, 0, n, 1, dots, 1);
+        else
+            mfs_sgemm_nt(j->path, j->w + (size_t)c0 * j->ldw, j->ldw, j->x, (size_t)j->k, j->k, 0, n, 1, dots, 1);
+        float *y = j->y + c0;
+        const float alpha = j->alpha, beta = j->beta;
+        if (beta == 0) for (int r = 0; r < n; r++) y[r] = alpha * dots[r];
+        else for (int r = 0; r < n; r++) y[r] = alpha * dots[r] + beta * y[r];
     }
-#ifdef GEMV_X86
-    if (j->path == MFS_CONV_AVX2 && mfs_conv3x3_path_available(MFS_CONV_AVX2)) {
-        const char *end = (const char *)(j->w + (size_t)(r1 - 1) * j->ldw + j->k);
-        rows_avx2(j->w, j->ldw, j->x, j->k, r0, r1, j->alpha, j->beta, j->y, end);
-        return;
-    }
-#endif
-    rows_ref(j->w, j->ldw, j->x, j->k, r0, r1, j->alpha, j->beta, j->y);
 }
 
 /* The pool: workers wait for `generation` to move, run their part of `job`, and

@@ -90,6 +90,37 @@ __attribute__((target("avx2,fma"), always_inline)) static inline void nt_block4x
     sums[4] = nt_hsum(s20); sums[5] = nt_hsum(s21); sums[6] = nt_hsum(s30); sums[7] = nt_hsum(s31);
 }
 
+/* How far ahead the one-column block prefetches its rows: a one-row product (the GEMV) reads
+ * each weight row once, and the hardware prefetcher alone left it at about half the bandwidth. */
+#define NT_PREFETCH_BYTES 16384
+
+/* Rows a0..a3 (rows[0] + j * row_bytes) at byte offset `at` + NT_PREFETCH_BYTES, unless that
+ * runs past `end`. */
+static inline void nt_prefetch4(const char *a0, size_t row_bytes, size_t at, const char *end) {
+    const char *p = a0 + at + NT_PREFETCH_BYTES;
+    if (p + 3 * row_bytes >= end) return;
+    for (int j = 0; j < 4; j++) _mm_prefetch(p + j * row_bytes, _MM_HINT_T0);
+}
+
+/* nt_block4x2 for one column b0, the rows (evenly spaced by row_bytes) prefetched ahead up to
+ * `end`; sums[r] for row r. */
+__attribute__((target("avx2,fma"), always_inline)) static inline void nt_block4x1(const void *const rows[4], int int8,
+                                                                                   size_t row_bytes, const float *b0,
+                                                                                   int k8, const char *end,
+                                                                                   float sums[4]) {
+    __m256 s0 = _mm256_setzero_ps(), s1 = s0, s2 = s0, s3 = s0;
+    const int elementBytes = int8 ? 1 : 4;
+    for (int i = 0; i < k8; i += 8) {
+        if (((i * elementBytes) & 63) == 0) nt_prefetch4((const char *)rows[0], row_bytes, (size_t)i * elementBytes, end);
+        const __m256 x0 = _mm256_loadu_ps(b0 + i);
+        s0 = _mm256_fmadd_ps(nt_weights8(rows[0], int8, i), x0, s0);
+        s1 = _mm256_fmadd_ps(nt_weights8(rows[1], int8, i), x0, s1);
+        s2 = _mm256_fmadd_ps(nt_weights8(rows[2], int8, i), x0, s2);
+        s3 = _mm256_fmadd_ps(nt_weights8(rows[3], int8, i), x0, s3);
+    }
+    sums[0] = nt_hsum(s0); sums[1] = nt_hsum(s1); sums[2] = nt_hsum(s2); sums[3] = nt_hsum(s3);
+}
+
 __attribute__((target("avx2,fma"))) static float nt_tail_i8(const int8_t *a, const float *b, int k8, int k, float t) {
     for (int i = k8; i < k; i++) t = fmaf((float)a[i], b[i], t);
     return t;
@@ -128,26 +159,17 @@ __attribute__((target("avx2,fma"), always_inline)) static inline int nt_pairs4(c
 __attribute__((target("avx2,fma"))) static void nt_avx2(const float *a, size_t lda, const float *bt, size_t ldbt, int k,
                                                          int m0, int m1, int n, float *c, size_t ldc) {
     const int k8 = k & ~7;
+    const char *end = m1 > m0 ? (const char *)(a + (size_t)(m1 - 1) * lda + k) : NULL;
     int r = m0;
     for (; r + 4 <= m1; r += 4) {
-        const float *a0 = a + (size_t)r * lda, *a1 = a0 + lda, *a2 = a1 + lda, *a3 = a2 + lda;
-        const void *const rows[4] = {a0, a1, a2, a3};
+        const float *a0 = a + (size_t)r * lda;
+        const void *const rows[4] = {a0, a0 + lda, a0 + 2 * lda, a0 + 3 * lda};
         int j = nt_pairs4(rows, 0, NULL, bt, ldbt, k, n, c + (size_t)r * ldc, ldc);
         for (; j < n; j++) {
             const float *b0 = bt + (size_t)j * ldbt;
-            __m256 s0 = _mm256_setzero_ps(), s1 = s0, s2 = s0, s3 = s0;
-            for (int i = 0; i < k8; i += 8) {
-                const __m256 x0 = _mm256_loadu_ps(b0 + i);
-                s0 = _mm256_fmadd_ps(_mm256_loadu_ps(a0 + i), x0, s0);
-                s1 = _mm256_fmadd_ps(_mm256_loadu_ps(a1 + i), x0, s1);
-                s2 = _mm256_fmadd_ps(_mm256_loadu_ps(a2 + i), x0, s2);
-                s3 = _mm256_fmadd_ps(_mm256_loadu_ps(a3 + i), x0, s3);
-            }
-            float *c0 = c + (size_t)r * ldc + j;
-            c0[0] = nt_tail(a0, b0, k8, k, nt_hsum(s0));
-            c0[ldc] = nt_tail(a1, b0, k8, k, nt_hsum(s1));
-            c0[2 * ldc] = nt_tail(a2, b0, k8, k, nt_hsum(s2));
-            c0[3 * ldc] = nt_tail(a3, b0, k8, k, nt_hsum(s3));
+            float t[4];
+            nt_block4x1(rows, 0, lda * sizeof(float), b0, k8, end, t);
+            for (int q = 0; q < 4; q++) c[(size_t)(r + q) * ldc + j] = nt_tail((const float *)rows[q], b0, k8, k, t[q]);
         }
     }
     for (; r < m1; r++) {
@@ -165,14 +187,22 @@ __attribute__((target("avx2,fma"))) static void nt_avx2(const float *a, size_t l
 __attribute__((target("avx2,fma"))) static void nt_i8_avx2(const int8_t *a, size_t lda, const float *scale, int per_row,
                                                             const float *bt, size_t ldbt, int k, int m0, int m1, int n,
                                                             float *c, size_t ldc) {
+    const int k8 = k & ~7;
+    const char *end = m1 > m0 ? (const char *)(a + (size_t)(m1 - 1) * lda + k) : NULL;
     int r = m0;
     for (; r + 4 <= m1; r += 4) {
-        const int8_t *a0 = a + (size_t)r * lda, *a1 = a0 + lda, *a2 = a1 + lda, *a3 = a2 + lda;
+        const int8_t *a0 = a + (size_t)r * lda;
         const float sc[4] = {scale[per_row ? r : 0], scale[per_row ? r + 1 : 0], scale[per_row ? r + 2 : 0],
                              scale[per_row ? r + 3 : 0]};
-        const void *const rows[4] = {a0, a1, a2, a3};
-        const int j = nt_pairs4(rows, 1, sc, bt, ldbt, k, n, c + (size_t)r * ldc, ldc);
-        if (j < n) nt_i8_ref(a, lda, scale, per_row, bt + (size_t)j * ldbt, ldbt, k, r, r + 4, n - j, c + j, ldc);
+        const void *const rows[4] = {a0, a0 + lda, a0 + 2 * lda, a0 + 3 * lda};
+        int j = nt_pairs4(rows, 1, sc, bt, ldbt, k, n, c + (size_t)r * ldc, ldc);
+        for (; j < n; j++) {
+            const float *b0 = bt + (size_t)j * ldbt;
+            float t[4];
+            nt_block4x1(rows, 1, lda, b0, k8, end, t);
+            for (int q = 0; q < 4; q++)
+                c[(size_t)(r + q) * ldc + j] = nt_tail_i8((const int8_t *)rows[q], b0, k8, k, t[q]) * sc[q];
+        }
     }
     if (r < m1) nt_i8_ref(a, lda, scale, per_row, bt, ldbt, k, r, m1, n, c, ldc);
 }
@@ -181,7 +211,7 @@ __attribute__((target("avx2,fma"))) static void nt_i8_avx2(const int8_t *a, size
 void mfs_sgemm_nt_i8(int path, const int8_t *a, size_t lda, const float *scale, int per_row_scale, const float *bt,
                      size_t ldbt, int k, int m0, int m1, int n, float *c, size_t ldc) {
 #ifdef NT_X86
-    if (path == MFS_CONV_AVX2 && mfs_conv3x3_path_available(MFS_CONV_AVX2)) {
+    if (mfs_conv_path_uses_avx2(path)) {
         nt_i8_avx2(a, lda, scale, per_row_scale, bt, ldbt, k, m0, m1, n, c, ldc);
         return;
     }
@@ -193,7 +223,7 @@ void mfs_sgemm_nt_i8(int path, const int8_t *a, size_t lda, const float *scale, 
 void mfs_sgemm_nt(int path, const float *a, size_t lda, const float *bt, size_t ldbt, int k,
                   int m0, int m1, int n, float *c, size_t ldc) {
 #ifdef NT_X86
-    if (path == MFS_CONV_AVX2 && mfs_conv3x3_path_available(MFS_CONV_AVX2)) {
+    if (mfs_conv_path_uses_avx2(path)) {
         nt_avx2(a, lda, bt, ldbt, k, m0, m1, n, c, ldc);
         return;
     }

@@ -27,7 +27,7 @@ struct Run: ParsableCommand {
             columns wide, GEMM + col2im for transposed convs, im2col + sgemm for the rest and \
             the streamed product for convs of at most 32 output columns; im2col: im2col + \
             sgemm for all of those; direct: the direct 3x3 and sub-pixel kernels; winograd: \
-            Winograd for every 3x3 stride-1 conv); MEGAFS_CONV3X3_PATH=ref|avx2 forces the \
+            Winograd for every 3x3 stride-1 conv); MEGAFS_CONV3X3_PATH=ref|avx2|avx512 forces the \
             code path of our own kernels; MEGAFS_GEMV=openblas runs one-row linears (the FTM \
             swapper's) with OpenBLAS's sgemv instead of our streaming GEMV.
             """)

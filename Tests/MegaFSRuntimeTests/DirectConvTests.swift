@@ -88,6 +88,56 @@ private func naiveConv3x3(_ x: [Float], cin: Int, h: Int, w: Int, weight: [Float
     }
 }
 
+/// y from `plan` for one sample of g, in bands of at most `bandRows` rows, 2 threads.
+private func runDirect(_ plan: DirectConvPlan, _ g: ConvGeometry, x: [Float], weight: [Float], bandRows: Int) -> [Float] {
+    var y = [Float](repeating: .nan, count: g.cout * g.oh * g.ow)
+    let band = UnsafeMutablePointer<Float>.allocate(capacity: plan.bandBytes / 4)
+    defer { band.deallocate() }
+    x.withUnsafeBufferPointer { xb in
+        weight.withUnsafeBufferPointer { wb in
+            y.withUnsafeMutableBufferPointer { yb in
+                var r0 = 0
+                while r0 < g.h {
+                    let rows = min(bandRows, plan.rows, g.h - r0)
+                    plan.run(g: g, x: xb.baseAddress!, weight: wb.baseAddress!, scale: nil, y: yb.baseAddress!,
+                             r0: r0, rows: rows, band: band, threads: ThreadPartition(threads: 2))
+                    r0 += rows
+                }
+            }
+        }
+    }
+    return y
+}
+
+// The 8-channel AVX-512 tiles, their masked row tails, both loop orders (weights of one pass
+// above 384 kB take the channel-block-outer order) and input channels in two passes of 64.
+@Test func directConv3x3WideChannelBlocksAgreeAcrossPaths() throws {
+    var rng = Rng(93)
+    let paths = Conv3x3Path.allCases.filter(\.isAvailable)
+    for (cin, cout, h, w) in [(70, 20, 3, 61), (9, 13, 2, 70), (64, 180, 2, 40), (3, 8, 4, 17), (66, 178, 1, 5)] {
+        let x = (0..<(cin * h * w)).map { _ in rng.float() }
+        let weight = (0..<(cout * cin * 9)).map { _ in rng.float() }
+        var g = ConvGeometry()
+        g.n = 1; g.cin = cin; g.h = h; g.w = w; g.cout = cout; g.kh = 3; g.kw = 3; g.oh = h; g.ow = w
+        g.padTop = 1; g.padLeft = 1; g.padBottom = 1; g.padRight = 1
+        let want = naiveConv3x3(x, cin: cin, h: h, w: w, weight: weight, cout: cout, scale: nil)
+        var outputs: [[Float]] = []
+        for path in paths {
+            let plan = try #require(DirectConvPlan(g, algorithm: .direct, path: path))
+            let y = runDirect(plan, g, x: x, weight: weight, bandRows: 2)
+            var worst = 0.0
+            for i in 0..<y.count {
+                worst = max(worst, abs(Double(y[i]) - want[i]) / (1e-5 * Double(cin * 9).squareRoot() * 4))
+            }
+            #expect(worst <= 1, "\(path) \(cin)->\(cout) \(h)x\(w): error \(worst) of the bound")
+            outputs.append(y)
+        }
+        for (i, y) in outputs.enumerated().dropFirst() {
+            #expect(y == outputs[0], "\(cin)->\(cout) \(h)x\(w): \(paths[i]) differs from \(paths[0]) in bits")
+        }
+    }
+}
+
 @Test func convsForcedDirectRunItAndMatchTheReference() throws {
     var rng = Rng(92)
     var b = GraphBuilder()

@@ -35,11 +35,11 @@ private func naiveConvTranspose(_ x: [Float], cin: Int, h: Int, w: Int, weight: 
     let paths = Conv3x3Path.allCases.filter(\.isAvailable)
     #expect(paths.contains(.reference))
     for trial in 0..<30 {
-        // Phase widths (w and w + 1) around the 16- and 8-column blocks and their tails;
-        // channel counts that are and are not multiples of the 4-channel block; more than
-        // 64 input channels (a second pass over the partial sums) in some.
-        let w = [1, 2, 7, 8, 9, 15, 16, 17, 23, 24, 31, 33][trial % 12]
-        let h = rng.int(1...6), cout = rng.int(1...9)
+        // Phase widths (w and w + 1) around the 32-, 16- and 8-column blocks and their tails;
+        // channel counts that are and are not multiples of the 4- and 8-channel blocks; more
+        // than 64 input channels (a second pass over the partial sums) in some.
+        let w = [1, 2, 7, 8, 9, 15, 16, 17, 23, 24, 31, 33, 40, 47][trial % 14]
+        let h = rng.int(1...6), cout = rng.int(1...20)
         let cin = trial % 5 == 4 ? rng.int(65...70) : rng.int(1...9)
         let x = (0..<(cin * h * w)).map { _ in rng.float() }
         let weight = (0..<(cin * cout * 9)).map { _ in rng.float() }

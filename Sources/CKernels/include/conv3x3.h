@@ -15,11 +15,14 @@
  */
 #include <stddef.h>
 
-enum { MFS_CONV_REF = 0, MFS_CONV_AVX2 = 1 };
+enum { MFS_CONV_REF = 0, MFS_CONV_AVX2 = 1, MFS_CONV_AVX512 = 2 };
 
 int mfs_conv3x3_path_available(int path);
 int mfs_conv3x3_best_path(void);
 const char *mfs_conv3x3_path_name(int path);
+/* Whether a kernel with no AVX-512 variant of its own runs its AVX2 code for `path` (AVX2, or
+ * AVX-512 on a CPU that has it). */
+int mfs_conv_path_uses_avx2(int path);
 
 void mfs_conv3x3s1(int path, const float *xpad, int cin, int rows, int w, int wp,
                    const float *weight, int co0, int co1, float *y, size_t y_channel_stride);

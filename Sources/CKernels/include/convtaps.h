@@ -17,7 +17,7 @@
  */
 #include <stddef.h>
 
-/* Paths as in conv3x3.h: MFS_CONV_REF, MFS_CONV_AVX2. */
+/* Paths as in conv3x3.h (the AVX-512 one in convtaps_avx512.c). */
 void mfs_conv_taps(int path, const float *xpad, int cin, size_t plane, int wp, int rows, int w,
                    const float *weight, int taps, const int *offsets, int co0, int co1,
                    float *y, size_t ystride, size_t yrow);

@@ -11,7 +11,7 @@
  * Every path computes each c[r, j] the same way, so all give identical bits: eight lane sums
  * s[l] over k = 8i + l (one rounding per multiply-add, fmaf in the reference), combined as
  * ((s0+s4) + (s2+s6)) + ((s1+s5) + (s3+s7)), then the k tail (K mod 8) added by fmaf in order.
- * Paths as in conv3x3.h: MFS_CONV_REF, MFS_CONV_AVX2.
+ * Paths as in conv3x3.h; MFS_CONV_AVX512 runs the AVX2 code (the product is bandwidth-bound).
  */
 #include <stddef.h>
 #include <stdint.h>

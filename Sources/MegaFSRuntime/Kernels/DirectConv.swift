@@ -9,11 +9,14 @@ import Glibc
 enum Conv3x3Path: Int32, CaseIterable, CustomStringConvertible, Sendable {
     case reference = 0
     case avx2 = 1
+    case avx512 = 2
 
     var description: String { String(cString: mfs_conv3x3_path_name(rawValue)) }
     var isAvailable: Bool { mfs_conv3x3_path_available(rawValue) != 0 }
+    /// Output channels per register tile: threads split the channels in these blocks.
+    var channelBlock: Int { self == .avx512 ? 8 : 4 }
 
-    /// The fastest path of this CPU, or the one `MEGAFS_CONV3X3_PATH` (ref, avx2) names when
+    /// The fastest path of this CPU, or the one `MEGAFS_CONV3X3_PATH` (ref, avx2, avx512) names when
     /// this CPU has it.
     static let best: Conv3x3Path = {
         if let env = getenv("MEGAFS_CONV3X3_PATH").map({ String(cString: $0) }),
@@ -98,11 +101,12 @@ struct DirectConvPlan {
         fillPaddedBand(x: x, channels: g.cin, h: g.h, w: w, firstRow: r0 - 1, rows: rows + 2, scale: scale,
                        band: band, paddedWidth: paddedWidth, halo: halo, threads: threads)
         let wp = paddedWidth
-        let blocks = (g.cout + 3) / 4
+        let block = path.channelBlock
+        let blocks = (g.cout + block - 1) / block
         let yBand = y + r0 * g.ow
         let P = g.oh * g.ow
         threads.forRanges(blocks) { range in
-            let co0 = range.lowerBound * 4, co1 = min(g.cout, range.upperBound * 4)
+            let co0 = range.lowerBound * block, co1 = min(g.cout, range.upperBound * block)
             mfs_conv3x3s1(path.rawValue, band, Int32(g.cin), Int32(rows), Int32(w), Int32(wp),
                           weight, Int32(co0), Int32(co1), yBand, P)
         }

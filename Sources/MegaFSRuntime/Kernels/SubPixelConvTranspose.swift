@@ -84,7 +84,8 @@ struct SubPixelConvTransposePlan {
         let phaseOut = scratch + bandBytes / 4
         let phaseCols = paddedColumns
         let phaseStride = g.cout * rows * phaseCols
-        let blocks = (g.cout + 3) / 4
+        let block = path.channelBlock
+        let blocks = (g.cout + block - 1) / block
         var r0 = 0
         packed.withUnsafeBufferPointer { pk in
             let weights = pk.baseAddress!
@@ -96,7 +97,7 @@ struct SubPixelConvTransposePlan {
                 let plane = (bandRows + 1) * wp
                 let start = r0
                 threads.forRanges(blocks) { range in
-                    let co0 = range.lowerBound * 4, co1 = min(g.cout, range.upperBound * 4)
+                    let co0 = range.lowerBound * block, co1 = min(g.cout, range.upperBound * block)
                     for (p, phase) in phases.enumerated() {
                         // Odd phases have H rows and W columns; even ones H + 1.
                         let n = min(bandRows, g.h + 1 - phase.py - start)
