@@ -36,10 +36,14 @@ import MegaFSGraph
     var rng = Rng(4244)
     let wide = WinogradConvPlan.autoMinChannels
     let direct = "conv(direct3x3-\(Conv3x3Path.best))"
+    // The smallest square output Winograd takes (16x16 on AVX2, 32x32 where the AVX-512
+    // direct kernel runs).
+    let side = Int(Double(WinogradConvPlan.autoMinPixels).squareRoot())
     // (cin, cout, side, kernel auto takes): wide enough; too few output channels; too few
-    // pixels for Winograd (and too narrow for the direct kernel).
-    for (cin, cout, side, expected) in [(wide, wide, 16, "conv(winograd-f2)"), (wide, wide / 2, 16, direct),
-                                        (wide, wide, 8, "conv(im2col)")] {
+    // pixels for Winograd (the direct kernel, or im2col when too narrow for it too).
+    var cases = [(wide, wide, side, "conv(winograd-f2)"), (wide, wide / 2, side, direct), (wide, wide, 8, "conv(im2col)")]
+    if side / 2 >= DirectConvPlan.autoMinWidth { cases.append((wide, wide, side / 2, direct)) }
+    for (cin, cout, side, expected) in cases {
         var b = GraphBuilder()
         let x = b.input("x", rng.tensor([1, cin, side, side]))
         b.output(b.node("Conv", [x, b.constant(rng.tensor([cout, cin, 3, 3], -0.05, 0.05), "w")],

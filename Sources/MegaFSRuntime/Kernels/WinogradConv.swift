@@ -27,8 +27,13 @@ struct WinogradConvPlan {
     /// floats) costs more than the multiplies it saves, and above that product its scratch
     /// (34-67 MB for the encoder's wider FPN convs, where it saved nothing measurable) would
     /// set the arena.
+    ///
+    /// The AVX-512 direct kernel moves the pixel bound up: at 16x16 it took 3.1 ms against 4.4
+    /// for Winograd on the encoder's 256-channel convs and 5.9 against 11.0 ms on the
+    /// generator's 512-channel one; from 32x32 Winograd stays ahead (21.8 against 25.1 ms at
+    /// 512 channels) or even (3.2 ms both at 128). (AMD EPYC Zen 4, 2 threads, 2026-11-30.)
     static let autoMinChannels = 128
-    static let autoMinPixels = 256
+    static var autoMinPixels: Int { Conv3x3Path.best == .avx512 ? 1024 : 256 }
     static let autoMaxChannelProduct = 512 * 512
 
     /// Bytes of V and M a band aims at, given the im2col band budget (8 MB by default): wide
