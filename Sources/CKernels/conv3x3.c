@@ -199,18 +199,63 @@ void mfs_conv3x3_avx2(const float *xpad, int cin, int rows, int w, int wp, const
 }
 #endif
 
-void mfs_conv3x3s1(int path, const float *xpad, int cin, int rows, int w, int wp,
-                   const float *weight, int co0, int co1, float *y, size_t y_channel_stride) {
+/* The epilogue (conv3x3.h) on y[co][r][x] for co in [co0, co1), every row and column. Each
+ * operation its own statement, so that the compiler fuses no multiply-add. */
+#pragma clang fp contract(off)
+void mfs_conv_epilogue_apply(const mfs_conv_epilogue *ep, int co0, int co1, int rows, int w, float *y,
+                             size_t ystride) {
+    const float g = ep->gain, ga = ep->gain * ep->alpha;
+    for (int co = co0; co < co1; co++) {
+        const float s = ep->scale ? ep->scale[co] : 1.0f, b = ep->bias ? ep->bias[co] : 0.0f;
+        const float *a = ep->addend ? ep->addend + (size_t)co * ep->addend_channel_stride : NULL;
+        float *yc = y + (size_t)co * ystride;
+        const size_t n = (size_t)rows * (size_t)w;
+        for (size_t i = 0; i < n; i++) {
+            float v = yc[i];
+            if (a) {
+                if (s != 1.0f) v = v * s;
+                v = v + a[i];
+                v = v + b;
+            } else if (s != 1.0f || b != 0.0f) {
+                v = v * s;
+                v = v + b;
+            }
+            switch (ep->activation) {
+            case MFS_ACT_RELU:
+                if (!(v > 0) && v == v) v = 0;
+                if (g != 1.0f) v = v * g;
+                break;
+            case MFS_ACT_LEAKY:
+                v = v >= 0 ? v * g : v * ga;
+                break;
+            default:
+                if (g != 1.0f) v = v * g;
+            }
+            yc[i] = v;
+        }
+    }
+}
+
+void mfs_conv3x3s1_ep(int path, const float *xpad, int cin, int rows, int w, int wp,
+                      const float *weight, int co0, int co1, float *y, size_t y_channel_stride,
+                      const mfs_conv_epilogue *ep) {
 #ifdef CONV_X86
     if (path == MFS_CONV_AVX512 && mfs_conv3x3_path_available(MFS_CONV_AVX512)) {
-        mfs_conv3x3_avx512(xpad, cin, rows, w, wp, weight, co0, co1, y, y_channel_stride);
+        mfs_conv3x3_avx512(xpad, cin, rows, w, wp, weight, co0, co1, y, y_channel_stride, ep);
         return;
     }
     if (path == MFS_CONV_AVX2 && mfs_conv3x3_path_available(MFS_CONV_AVX2)) {
         mfs_conv3x3_avx2(xpad, cin, rows, w, wp, weight, co0, co1, y, y_channel_stride);
+        if (ep) mfs_conv_epilogue_apply(ep, co0, co1, rows, w, y, y_channel_stride);
         return;
     }
 #endif
     (void)path;
     conv_ref(xpad, cin, rows, w, wp, weight, co0, co1, y, y_channel_stride);
+    if (ep) mfs_conv_epilogue_apply(ep, co0, co1, rows, w, y, y_channel_stride);
+}
+
+void mfs_conv3x3s1(int path, const float *xpad, int cin, int rows, int w, int wp,
+                   const float *weight, int co0, int co1, float *y, size_t y_channel_stride) {
+    mfs_conv3x3s1_ep(path, xpad, cin, rows, w, wp, weight, co0, co1, y, y_channel_stride, NULL);
 }

@@ -24,15 +24,19 @@
 #define MFS_CONV_L2_WEIGHT_BYTES (384 * 1024)
 #define MFS_CONV_CHUNK_BYTES (256 * 1024)
 
+/* The epilogue (conv3x3.h) on channels [co0, co1) of a band of rows x w outputs. */
+void mfs_conv_epilogue_apply(const mfs_conv_epilogue *ep, int co0, int co1, int rows, int w, float *y,
+                             size_t ystride);
+
 #if defined(__x86_64__) || defined(__i386__)
 void mfs_conv3x3_avx2(const float *xpad, int cin, int rows, int w, int wp, const float *weight,
                       int co0, int co1, float *y, size_t ystride);
 void mfs_conv3x3_avx512(const float *xpad, int cin, int rows, int w, int wp, const float *weight,
-                        int co0, int co1, float *y, size_t ystride);
+                        int co0, int co1, float *y, size_t ystride, const mfs_conv_epilogue *ep);
 /* Channels [co0, returned) of mfs_conv_taps in AVX-512 blocks of 8 (convtaps_avx512.c); `halo`
  * is the band rows beyond the output rows that a chunk of rows reads. */
 int mfs_conv_taps_avx512_blocks(const float *xpad, int cin, size_t plane, int wp, int rows, int w,
                                 const float *weight, int taps, const int *offsets, int halo, int co0,
-                                int co1, float *y, size_t ystride, size_t yrow);
+                                int co1, float *y, size_t ystride, size_t yrow, const mfs_conv_epilogue *ep);
 #endif
 #endif

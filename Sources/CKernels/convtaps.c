@@ -137,7 +137,7 @@ void mfs_conv_taps(int path, const float *xpad, int cin, size_t plane, int wp, i
 #ifdef TAPS_X86
     if (path == MFS_CONV_AVX512 && mfs_conv3x3_path_available(MFS_CONV_AVX512))
         co0 = mfs_conv_taps_avx512_blocks(xpad, cin, plane, wp, rows, w, weight, taps, offsets, 1, co0, co1, y, ystride,
-                                          yrow);
+                                          yrow, NULL);
     if (mfs_conv_path_uses_avx2(path)) {
         taps_avx2(xpad, cin, plane, wp, rows, w, weight, taps, offsets, co0, co1, y, ystride, yrow);
         return;

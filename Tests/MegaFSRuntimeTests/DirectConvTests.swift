@@ -138,6 +138,71 @@ private func runDirect(_ plan: DirectConvPlan, _ g: ConvGeometry, x: [Float], we
     }
 }
 
+// The epilogue the kernel applies in its store (CKernels/conv3x3.h) against ConvEpilogue's own
+// pass, bit for bit, on every path: demodulation scale, bias, a per-channel and a broadcast
+// addend, each activation the kernel takes, with and without gain; channel counts with a
+// remainder after the 8-channel blocks, and rows with masked tails.
+@Test func kernelEpilogueMatchesTheSeparatePassBitForBit() throws {
+    var rng = Rng(94)
+    let paths = Conv3x3Path.allCases.filter(\.isAvailable)
+    let (cin, cout, h, w) = (5, 13, 3, 37)
+    var g = ConvGeometry()
+    g.n = 1; g.cin = cin; g.h = h; g.w = w; g.cout = cout; g.kh = 3; g.kw = 3; g.oh = h; g.ow = w
+    g.padTop = 1; g.padLeft = 1; g.padBottom = 1; g.padRight = 1
+    let x = (0..<(cin * h * w)).map { _ in rng.float() }
+    let weight = (0..<(cout * cin * 9)).map { _ in rng.float() }
+    let scale = (0..<cout).map { i in i % 3 == 0 ? Float(1) : rng.float(0.5, 2) }
+    let bias = (0..<cout).map { i in i % 4 == 0 ? Float(0) : rng.float() }
+    let addend = (0..<(cout * h * w)).map { _ in rng.float() }
+    let activations: [Activation] = [.none, .relu, .leakyRelu(0.2)]
+    for path in paths {
+        let plan = try #require(DirectConvPlan(g, algorithm: .direct, path: path))
+        let plain = runDirect(plan, g, x: x, weight: weight, bandRows: h)
+        for activation in activations {
+            for gain: Float in [1, 1.4142135] {
+                for (perChannel, withScale, withBias) in [(true, true, true), (false, false, true), (false, true, false),
+                                                          (nil as Bool?, false, false), (nil, true, true)] {
+                    let channelStride = perChannel == nil ? 0 : (perChannel! ? h * w : 0)
+                    try scale.withUnsafeBufferPointer { sb in
+                        try bias.withUnsafeBufferPointer { bb in
+                            try addend.withUnsafeBufferPointer { ab in
+                                let bound = ConvEpilogue.Bound(bias: withBias ? bb.baseAddress : nil,
+                                                               addend: perChannel == nil ? nil : ab.baseAddress,
+                                                               addendSampleStride: 0, addendChannelStride: channelStride,
+                                                               activation: activation, gain: gain)
+                                var want = plain
+                                want.withUnsafeMutableBufferPointer { yb in
+                                    for c in 0..<cout {
+                                        bound.apply(yb.baseAddress! + c * h * w, count: h * w, n: 0, c: c, p0: 0,
+                                                    scale: withScale ? scale[c] : 1)
+                                    }
+                                }
+                                var e = try #require(bound.kernelEpilogue(n: 0, p0: 0, scale: withScale ? sb.baseAddress : nil))
+                                var got = [Float](repeating: .nan, count: cout * h * w)
+                                let band = UnsafeMutablePointer<Float>.allocate(capacity: plan.bandBytes / 4)
+                                defer { band.deallocate() }
+                                x.withUnsafeBufferPointer { xb in
+                                    weight.withUnsafeBufferPointer { wb in
+                                        got.withUnsafeMutableBufferPointer { yb in
+                                            withUnsafePointer(to: &e) { ep in
+                                                plan.run(g: g, x: xb.baseAddress!, weight: wb.baseAddress!, scale: nil,
+                                                         y: yb.baseAddress!, r0: 0, rows: h, band: band, epilogue: ep,
+                                                         threads: ThreadPartition(threads: 2))
+                                            }
+                                        }
+                                    }
+                                }
+                                let same = zip(got, want).allSatisfy { $0.bitPattern == $1.bitPattern }
+                                #expect(same, "\(path) \(activation) gain \(gain) addend \(String(describing: perChannel)) scale \(withScale) bias \(withBias)")
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
+
 @Test func convsForcedDirectRunItAndMatchTheReference() throws {
     var rng = Rng(92)
     var b = GraphBuilder()

@@ -27,4 +27,27 @@ int mfs_conv_path_uses_avx2(int path);
 void mfs_conv3x3s1(int path, const float *xpad, int cin, int rows, int w, int wp,
                    const float *weight, int co0, int co1, float *y, size_t y_channel_stride);
 
+/* What runs on each output of channel co (row r, column x of the band) after the accumulation,
+ * in this order and with these roundings (no fused multiply-add; ConvEpilogue's in Swift):
+ *   s = scale ? scale[co] : 1, b = bias ? bias[co] : 0, a = addend[co * addend_channel_stride + r * w + x]
+ *   with an addend:  v = s == 1 ? (v + a) + b : (v * s + a) + b
+ *   without:         v = v * s + b, only when s != 1 or b != 0
+ *   then activation: none: v * gain (gain != 1); relu: v > 0 or NaN ? v : 0, times gain when
+ *   gain != 1; leaky: v >= 0 ? v * gain : v * (gain * alpha). */
+enum { MFS_ACT_NONE = 0, MFS_ACT_RELU = 1, MFS_ACT_LEAKY = 2 };
+typedef struct {
+    const float *scale;
+    const float *bias;
+    const float *addend;
+    size_t addend_channel_stride;
+    int activation;
+    float alpha, gain;
+} mfs_conv_epilogue;
+
+/* mfs_conv3x3s1 with the epilogue applied to the outputs (the AVX-512 path in registers before
+ * the store, the others after each row); ep may be NULL. */
+void mfs_conv3x3s1_ep(int path, const float *xpad, int cin, int rows, int w, int wp,
+                      const float *weight, int co0, int co1, float *y, size_t y_channel_stride,
+                      const mfs_conv_epilogue *ep);
+
 #endif

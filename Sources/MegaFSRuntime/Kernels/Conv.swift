@@ -328,18 +328,27 @@ final class ConvKernel: RuntimeKernel {
                         // Channel o of this band's output: out + o * ldOut.
                         let out = bandWaits ? bandOut : yg + pp
                         let ldOut = bandWaits ? cols : P
+                        var epilogueDone = false
                         if let winograd {
                             winograd.run(g: g, x: xg, scale: sg, y: yg, r0: r0, rows: rows, scratch: col,
                                          overInput: overInput, gemm: ctx.gemm, threads: threads)
                         } else if let direct {
-                            direct.run(g: g, x: xg, weight: wg, scale: sg, y: yg, r0: r0, rows: rows, band: col,
-                                       halo: overInput ? col + direct.haloOffset / 4 : nil, threads: threads)
+                            // The kernel applies the epilogue in its store when it can (the
+                            // separate pass cost 7-12 ms per 512-1024 px generator layer).
+                            let kernelEp = epIdentity && !demod ? nil
+                                : ep.kernelEpilogue(n: n, p0: pp, scale: demod ? UnsafePointer(dBuf) : nil)
+                            epilogueDone = kernelEp != nil
+                            func runDirect(_ e: UnsafePointer<mfs_conv_epilogue>?) {
+                                direct.run(g: g, x: xg, weight: wg, scale: sg, y: yg, r0: r0, rows: rows, band: col,
+                                           halo: overInput ? col + direct.haloOffset / 4 : nil, epilogue: e, threads: threads)
+                            }
+                            if var e = kernelEp { withUnsafePointer(to: &e) { runDirect($0) } } else { runDirect(nil) }
                         } else {
                             im2col(xg, col: col, rows: r0..<(r0 + rows), scale: sg, threads: threads)
                             if let band = pending { store(band) }
                             multiply(ctx, a: wg, m: g.coutG, k: K, b: col, ldb: cols, cols: cols, c: out, ldc: ldOut)
                         }
-                        if !epIdentity || demod {
+                        if (!epIdentity || demod) && !epilogueDone {
                             threads.forEach(g.coutG, minPerThread: max(1, 8192 / cols)) { o in
                                 ep.apply(out + o * ldOut, count: cols, n: n, c: c0 + o, p0: pp,
                                          scale: demod ? dBuf[c0 + o] : 1)

@@ -69,6 +69,26 @@ struct ConvEpilogue {
 }
 
 extension ConvEpilogue.Bound {
+    /// The epilogue for the direct kernel to apply in its store (CKernels/conv3x3.h: the same
+    /// operations as `apply`), on a band starting at element p0 of sample n; nil for the
+    /// activations it does not have. `scale`: the demodulation per output channel, or nil.
+    func kernelEpilogue(n: Int, p0: Int, scale: UnsafePointer<Float>?) -> mfs_conv_epilogue? {
+        var e = mfs_conv_epilogue()
+        switch activation {
+        case .none: e.activation = Int32(MFS_ACT_NONE)
+        case .relu: e.activation = Int32(MFS_ACT_RELU)
+        case .leakyRelu(let alpha): e.activation = Int32(MFS_ACT_LEAKY); e.alpha = alpha
+        case .sigmoid, .tanh: return nil
+        }
+        e.gain = gain
+        e.scale = scale
+        e.bias = bias
+        e.addend = addend.map { $0 + n * addendSampleStride + p0 }
+        e.addend_channel_stride = addendChannelStride
+        return e
+    }
+
+
     /// Applies the epilogue to y[0..<count], the elements p0..<p0+count of channel c of sample n,
     /// with output scale `scale` (demodulation; 1 when none).
     @inline(__always)
