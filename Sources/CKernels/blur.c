@@ -1,8 +1,11 @@
 /* Separable FIR rows: see blur.h. */
 #include "blur.h"
+#include "multiversion.h"
+
+#pragma clang fp contract(off)
 #include <stddef.h>
 
-void mfs_blur_rows_separable(const float *x, int h, int w, const float *col, int kh, const float *row, int kw,
+MFS_MULTIVERSION void mfs_blur_rows_separable(const float *x, int h, int w, const float *col, int kh, const float *row, int kw,
                              int pad_top, int pad_left, int ow, int r0, int r1, float *out, float *tmp) {
     for (int r = r0; r < r1; r++) {
         for (int c = 0; c < w; c++) tmp[c] = 0.0f;

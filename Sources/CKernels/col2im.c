@@ -1,7 +1,10 @@
 /* col2im rows: see col2im.h. */
 #include "col2im.h"
+#include "multiversion.h"
 
-void mfs_col2im_row(const float *src, size_t tap_stride, int kw, int w, int sw, int dw, int pad_left, int ow,
+#pragma clang fp contract(off)
+
+MFS_MULTIVERSION void mfs_col2im_row(const float *src, size_t tap_stride, int kw, int w, int sw, int dw, int pad_left, int ow,
                     float *orow) {
     if (sw == 2 && kw == 3 && dw == 1 && pad_left == 0 && w > 0 && ow >= 2 * w + 1) {
         /* even column 2j gets taps 0 (input j) and 2 (input j - 1); odd column 2j + 1 tap 1 */

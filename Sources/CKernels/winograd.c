@@ -1,8 +1,11 @@
 /* Winograd F(2x2, 3x3) transforms: see winograd.h. Plain C the compiler vectorises over tiles
  * (each of the 16 planes of V and M is contiguous over tiles). */
 #include "winograd.h"
+#include "multiversion.h"
 
-void mfs_winograd_f2_weights(const float *weight, int cin, int cout, int co0, int co1, float *u) {
+#pragma clang fp contract(off)
+
+MFS_MULTIVERSION void mfs_winograd_f2_weights(const float *weight, int cin, int cout, int co0, int co1, float *u) {
     const size_t plane = (size_t)cout * cin;
     for (int co = co0; co < co1; co++)
         for (int ci = 0; ci < cin; ci++) {
@@ -29,7 +32,7 @@ void mfs_winograd_f2_weights(const float *weight, int cin, int cout, int co0, in
  * (4 x 514 floats) whatever the model's width. */
 #define WINO_CHUNK_TILES 256
 
-void mfs_winograd_f2_input(const float *xpad, int cin, int c0, int c1, int tb, int tw, int wp, float *v) {
+MFS_MULTIVERSION void mfs_winograd_f2_input(const float *xpad, int cin, int c0, int c1, int tb, int tw, int wp, float *v) {
     const size_t tiles = (size_t)tb * tw;
     const size_t kstride = (size_t)cin * tiles;
     const size_t xplane = (size_t)(2 * tb + 2) * wp;
@@ -88,7 +91,7 @@ static inline void output_tiles(const float *mt, size_t kstride, int tx0, int tx
     }
 }
 
-void mfs_winograd_f2_output(const float *m, int cout, int co0, int co1, int tb, int tw, int rows, int w,
+MFS_MULTIVERSION void mfs_winograd_f2_output(const float *m, int cout, int co0, int co1, int tb, int tw, int rows, int w,
                             float *y, size_t ystride) {
     const size_t tiles = (size_t)tb * tw;
     const size_t kstride = (size_t)cout * tiles;
