@@ -29,7 +29,7 @@ __attribute__((target("avx2,fma"))) static void gather2_avx2(const float *restri
 }
 #endif
 
-static void gather(const float *restrict s, int n, int sw, float scale, float *restrict dst) {
+static void gather(const float *restrict s, int n, int sw, float scale, float *restrict dst, int avx2) {
     if (sw == 1) {
         if (scale == 1.0f) memcpy(dst, s, (size_t)n * sizeof(float));
         else for (int j = 0; j < n; j++) dst[j] = s[j] * scale;
@@ -38,7 +38,7 @@ static void gather(const float *restrict s, int n, int sw, float scale, float *r
 #if defined(__x86_64__) || defined(__i386__)
     /* A vector at j reads s[2j .. 2j + 15], past the last value used (s[2n - 2]) unless
      * j + 8 <= n - 1: the last value goes on its own. */
-    if (sw == 2 && n > 8 && mfs_conv3x3_path_available(MFS_CONV_AVX2)) {
+    if (sw == 2 && n > 8 && avx2) {
         gather2_avx2(s, n - 1, scale, dst);
         dst[n - 1] = scale == 1.0f ? s[2 * (n - 1)] : s[2 * (n - 1)] * scale;
         return;
@@ -56,6 +56,8 @@ void mfs_im2col_row(const float *src, int h, int w, int in_row0, int sh, int off
     int hi = w - 1 - off_w >= 0 ? (w - 1 - off_w) / sw + 1 : 0;
     if (hi > ow) hi = ow;
     if (hi < lo) hi = lo;
+    /* once per call: the rows of one band are short at the encoder's 8x8-32x32 outputs */
+    const int avx2 = sw == 2 && mfs_conv3x3_path_available(MFS_CONV_AVX2);
     for (int r = 0; r < rows; r++) {
         float *restrict d = dst + (size_t)r * ow;
         const int ih = in_row0 + r * sh;
@@ -65,6 +67,6 @@ void mfs_im2col_row(const float *src, int h, int w, int in_row0, int sh, int off
         }
         if (lo > 0) memset(d, 0, (size_t)lo * sizeof(float));
         if (hi < ow) memset(d + hi, 0, (size_t)(ow - hi) * sizeof(float));
-        if (hi > lo) gather(src + (size_t)ih * w + off_w + (ptrdiff_t)lo * sw, hi - lo, sw, scale, d + lo);
+        if (hi > lo) gather(src + (size_t)ih * w + off_w + (ptrdiff_t)lo * sw, hi - lo, sw, scale, d + lo, avx2);
     }
 }
