@@ -32,8 +32,10 @@ import MegaFSGraph
         let s = try expectMatchesReference(b, fusion: false, "conv trial \(trial) g\(groups) \(cin)->\(cout) k\(kh)x\(kw) s\(sh),\(sw) d\(dh),\(dw) p\(pads) \(h)x\(w)")
         for k in s.lastPlanSummary?.kernels ?? [] { kinds.insert(k.name) }
     }
-    // Every code path ran: GEMM with im2col, GEMM without (1x1), direct depthwise, one GEMM over the batch.
-    #expect(kinds.isSuperset(of: ["conv(im2col)", "conv(pointwise)", "conv(depthwise)", "conv(batched)"]), "\(kinds)")
+    // Every code path ran: GEMM with im2col, the few-row product (1x1 with at most 4 output
+    // channels per group: all here; the 1x1 sgemm path runs in SmallRowProductTests), direct
+    // depthwise, one GEMM over the batch.
+    #expect(kinds.isSuperset(of: ["conv(im2col)", "conv(pointwise-rows)", "conv(depthwise)", "conv(batched)"]), "\(kinds)")
 }
 
 @Test func convUsesBandsInsteadOfFullIm2col() throws {

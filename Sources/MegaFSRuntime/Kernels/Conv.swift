@@ -111,6 +111,12 @@ final class ConvKernel: RuntimeKernel {
     }
     var skipsFloatWeight: Int? { int8Weights == nil && streamedInt8 == nil ? nil : w }
     /// Output columns per GEMM of a pointwise conv.
+    /// A pointwise conv with at most this many output channels per group (the generator's ToRGB,
+    /// 3) runs our own few-row product (CKernels/sgemm_smallm.c): sgemm took 10-15 ms per 1024-px
+    /// ToRGB, 13-16 GFLOP/s, for a product bound by reading its input once.
+    static let pointwiseRowsMax = 4
+    var pointwiseRows: Bool { g.isPointwise && !mergesBatch && int8Weights == nil && g.coutG <= Self.pointwiseRowsMax }
+
     var pointwiseBlock: Int { min(g.oh * g.ow, max(256, (1 << 20) / max(1, g.coutG * 4))) }
 
     var kernelName: String { int8Weights == nil && streamedInt8 == nil ? name : name + "+int8" }
@@ -179,7 +185,8 @@ final class ConvKernel: RuntimeKernel {
             weightScratchBytes = modulation != nil ? g.cout * g.cin * 4 : 0
             direct = nil
             winograd = nil
-            name = modulation != nil ? "modconv(pointwise)" : "conv(pointwise)"
+            let rows = self.int8Weights == nil && g.coutG <= Self.pointwiseRowsMax
+            name = (modulation != nil ? "modconv" : "conv") + (rows ? "(pointwise-rows)" : "(pointwise)")
         } else if let plan = winogradPlan {
             bandRows = plan.rows
             colBytes = plan.scratchBytes
@@ -301,7 +308,16 @@ final class ConvKernel: RuntimeKernel {
                     var p0 = 0
                     while p0 < P {
                         let cols = min(block, P - p0)
-                        multiply(ctx, a: a, m: g.coutG, k: g.cinG, b: xg + p0, ldb: HW, cols: cols, c: yg + p0, ldc: P)
+                        if pointwiseRows {
+                            let m = Int32(g.coutG), k = Int32(g.cinG), path = Conv3x3Path.best.rawValue
+                            let b = xg + p0, c = yg + p0
+                            threads.forRanges((cols + 15) / 16) { r in
+                                mfs_sgemm_small_m(path, m, k, a, b, HW, Int32(r.lowerBound * 16),
+                                                  Int32(min(cols, r.upperBound * 16)), c, P)
+                            }
+                        } else {
+                            multiply(ctx, a: a, m: g.coutG, k: g.cinG, b: xg + p0, ldb: HW, cols: cols, c: yg + p0, ldc: P)
+                        }
                         if !epIdentity || demod {
                             let pp = p0
                             threads.forEach(g.coutG, minPerThread: max(1, 8192 / cols)) { o in
