@@ -236,9 +236,9 @@ void mfs_conv_epilogue_apply(const mfs_conv_epilogue *ep, int co0, int co1, int 
     }
 }
 
-void mfs_conv3x3s1_ep(int path, const float *xpad, int cin, int rows, int w, int wp,
-                      const float *weight, int co0, int co1, float *y, size_t y_channel_stride,
-                      const mfs_conv_epilogue *ep) {
+void mfs_conv3x3s1(int path, const float *xpad, int cin, int rows, int w, int wp,
+                   const float *weight, int co0, int co1, float *y, size_t y_channel_stride,
+                   const mfs_conv_epilogue *ep) {
 #ifdef CONV_X86
     if (path == MFS_CONV_AVX512 && mfs_conv3x3_path_available(MFS_CONV_AVX512)) {
         mfs_conv3x3_avx512(xpad, cin, rows, w, wp, weight, co0, co1, y, y_channel_stride, ep);
@@ -253,9 +253,4 @@ void mfs_conv3x3s1_ep(int path, const float *xpad, int cin, int rows, int w, int
     (void)path;
     conv_ref(xpad, cin, rows, w, wp, weight, co0, co1, y, y_channel_stride);
     if (ep) mfs_conv_epilogue_apply(ep, co0, co1, rows, w, y, y_channel_stride);
-}
-
-void mfs_conv3x3s1(int path, const float *xpad, int cin, int rows, int w, int wp,
-                   const float *weight, int co0, int co1, float *y, size_t y_channel_stride) {
-    mfs_conv3x3s1_ep(path, xpad, cin, rows, w, wp, weight, co0, co1, y, y_channel_stride, NULL);
 }

@@ -177,18 +177,16 @@ private func runDirect(_ plan: DirectConvPlan, _ g: ConvGeometry, x: [Float], we
                                                     scale: withScale ? scale[c] : 1)
                                     }
                                 }
-                                var e = try #require(bound.kernelEpilogue(n: 0, p0: 0, scale: withScale ? sb.baseAddress : nil))
+                                let e = try #require(bound.kernelEpilogue(n: 0, p0: 0, scale: withScale ? sb.baseAddress : nil))
                                 var got = [Float](repeating: .nan, count: cout * h * w)
                                 let band = UnsafeMutablePointer<Float>.allocate(capacity: plan.bandBytes / 4)
                                 defer { band.deallocate() }
                                 x.withUnsafeBufferPointer { xb in
                                     weight.withUnsafeBufferPointer { wb in
                                         got.withUnsafeMutableBufferPointer { yb in
-                                            withUnsafePointer(to: &e) { ep in
-                                                plan.run(g: g, x: xb.baseAddress!, weight: wb.baseAddress!, scale: nil,
-                                                         y: yb.baseAddress!, r0: 0, rows: h, band: band, epilogue: ep,
-                                                         threads: ThreadPartition(threads: 2))
-                                            }
+                                            plan.run(g: g, x: xb.baseAddress!, weight: wb.baseAddress!, scale: nil,
+                                                     y: yb.baseAddress!, r0: 0, rows: h, band: band, epilogue: e,
+                                                     threads: ThreadPartition(threads: 2))
                                         }
                                     }
                                 }

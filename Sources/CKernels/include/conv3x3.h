@@ -24,9 +24,6 @@ const char *mfs_conv3x3_path_name(int path);
  * AVX-512 on a CPU that has it). */
 int mfs_conv_path_uses_avx2(int path);
 
-void mfs_conv3x3s1(int path, const float *xpad, int cin, int rows, int w, int wp,
-                   const float *weight, int co0, int co1, float *y, size_t y_channel_stride);
-
 /* What runs on each output of channel co (row r, column x of the band) after the accumulation,
  * in this order and with these roundings (no fused multiply-add; ConvEpilogue's in Swift):
  *   s = scale ? scale[co] : 1, b = bias ? bias[co] : 0, a = addend[co * addend_channel_stride + r * w + x]
@@ -44,10 +41,10 @@ typedef struct {
     float alpha, gain;
 } mfs_conv_epilogue;
 
-/* mfs_conv3x3s1 with the epilogue applied to the outputs (the AVX-512 path in registers before
- * the store, the others after each row); ep may be NULL. */
-void mfs_conv3x3s1_ep(int path, const float *xpad, int cin, int rows, int w, int wp,
-                      const float *weight, int co0, int co1, float *y, size_t y_channel_stride,
-                      const mfs_conv_epilogue *ep);
+/* The convolution above, then the epilogue on its outputs when ep is not NULL (the AVX-512 path
+ * in registers before the store, the others over the band after it). */
+void mfs_conv3x3s1(int path, const float *xpad, int cin, int rows, int w, int wp,
+                   const float *weight, int co0, int co1, float *y, size_t y_channel_stride,
+                   const mfs_conv_epilogue *ep);
 
 #endif

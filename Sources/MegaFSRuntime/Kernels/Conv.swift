@@ -111,11 +111,13 @@ final class ConvKernel: RuntimeKernel {
     }
     var skipsFloatWeight: Int? { int8Weights == nil && streamedInt8 == nil ? nil : w }
     /// Output columns per GEMM of a pointwise conv.
-    /// A pointwise conv with at most this many output channels per group (the generator's ToRGB,
-    /// 3) runs our own few-row product (CKernels/sgemm_smallm.c): sgemm took 10-15 ms per 1024-px
+    /// A pointwise conv with float weights and at most 4 output channels per group (the
+    /// generator's ToRGB, 3) runs our own few-row product (CKernels/sgemm_smallm.c): sgemm took 10-15 ms per 1024-px
     /// ToRGB, 13-16 GFLOP/s, for a product bound by reading its input once.
-    static let pointwiseRowsMax = 4
-    var pointwiseRows: Bool { g.isPointwise && !mergesBatch && int8Weights == nil && g.coutG <= Self.pointwiseRowsMax }
+    static func takesRowProduct(_ g: ConvGeometry, int8Weights: PackedInt8Weights?) -> Bool {
+        g.isPointwise && int8Weights == nil && g.coutG <= 4
+    }
+    var pointwiseRows: Bool { !mergesBatch && Self.takesRowProduct(g, int8Weights: int8Weights) }
 
     var pointwiseBlock: Int { min(g.oh * g.ow, max(256, (1 << 20) / max(1, g.coutG * 4))) }
 
@@ -185,7 +187,7 @@ final class ConvKernel: RuntimeKernel {
             weightScratchBytes = modulation != nil ? g.cout * g.cin * 4 : 0
             direct = nil
             winograd = nil
-            let rows = self.int8Weights == nil && g.coutG <= Self.pointwiseRowsMax
+            let rows = Self.takesRowProduct(g, int8Weights: self.int8Weights)
             name = (modulation != nil ? "modconv" : "conv") + (rows ? "(pointwise-rows)" : "(pointwise)")
         } else if let plan = winogradPlan {
             bandRows = plan.rows
@@ -354,11 +356,8 @@ final class ConvKernel: RuntimeKernel {
                             let kernelEp = epIdentity && !demod ? nil
                                 : ep.kernelEpilogue(n: n, p0: pp, scale: demod ? UnsafePointer(dBuf) : nil)
                             epilogueDone = kernelEp != nil
-                            func runDirect(_ e: UnsafePointer<mfs_conv_epilogue>?) {
-                                direct.run(g: g, x: xg, weight: wg, scale: sg, y: yg, r0: r0, rows: rows, band: col,
-                                           halo: overInput ? col + direct.haloOffset / 4 : nil, epilogue: e, threads: threads)
-                            }
-                            if var e = kernelEp { withUnsafePointer(to: &e) { runDirect($0) } } else { runDirect(nil) }
+                            direct.run(g: g, x: xg, weight: wg, scale: sg, y: yg, r0: r0, rows: rows, band: col,
+                                       halo: overInput ? col + direct.haloOffset / 4 : nil, epilogue: kernelEp, threads: threads)
                         } else {
                             im2col(xg, col: col, rows: r0..<(r0 + rows), scale: sg, threads: threads)
                             if let band = pending { store(band) }

@@ -96,7 +96,7 @@ struct DirectConvPlan {
     /// output replaces it, and the next band takes its first row from there, not from x.
     func run(g: ConvGeometry, x: UnsafePointer<Float>, weight: UnsafePointer<Float>, scale: UnsafePointer<Float>?,
              y: UnsafeMutablePointer<Float>, r0: Int, rows: Int, band: UnsafeMutablePointer<Float>,
-             halo: UnsafeMutablePointer<Float>? = nil, epilogue: UnsafePointer<mfs_conv_epilogue>? = nil,
+             halo: UnsafeMutablePointer<Float>? = nil, epilogue: mfs_conv_epilogue? = nil,
              threads: ThreadPartition) {
         let w = g.w
         fillPaddedBand(x: x, channels: g.cin, h: g.h, w: w, firstRow: r0 - 1, rows: rows + 2, scale: scale,
@@ -108,8 +108,13 @@ struct DirectConvPlan {
         let P = g.oh * g.ow
         threads.forRanges(blocks) { range in
             let co0 = range.lowerBound * block, co1 = min(g.cout, range.upperBound * block)
-            mfs_conv3x3s1_ep(path.rawValue, band, Int32(g.cin), Int32(rows), Int32(w), Int32(wp),
-                             weight, Int32(co0), Int32(co1), yBand, P, epilogue)
+            if var e = epilogue {
+                mfs_conv3x3s1(path.rawValue, band, Int32(g.cin), Int32(rows), Int32(w), Int32(wp),
+                              weight, Int32(co0), Int32(co1), yBand, P, &e)
+            } else {
+                mfs_conv3x3s1(path.rawValue, band, Int32(g.cin), Int32(rows), Int32(w), Int32(wp),
+                              weight, Int32(co0), Int32(co1), yBand, P, nil)
+            }
         }
     }
 }
