@@ -38,5 +38,8 @@ void mfs_conv3x3_avx512(const float *xpad, int cin, int rows, int w, int wp, con
 int mfs_conv_taps_avx512_blocks(const float *xpad, int cin, size_t plane, int wp, int rows, int w,
                                 const float *weight, int taps, const int *offsets, int halo, int co0,
                                 int co1, float *y, size_t ystride, size_t yrow, const mfs_conv_epilogue *ep);
+/* Rows [m0, returned) of mfs_sgemm_rows in AVX-512 blocks of 8 (convtaps_avx512.c). */
+int mfs_sgemm_rows_avx512_blocks(const float *weight, int k, const float *x, size_t ldx, int n, int m0, int m1,
+                                 float *y, size_t ldy);
 #endif
 #endif

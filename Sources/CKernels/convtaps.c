@@ -146,3 +146,19 @@ void mfs_conv_taps(int path, const float *xpad, int cin, size_t plane, int wp, i
     (void)path;
     taps_ref(xpad, cin, plane, wp, rows, w, weight, taps, offsets, co0, co1, y, ystride, yrow);
 }
+
+void mfs_sgemm_rows(int path, const float *weight, int k, const float *x, size_t ldx, int n, int m0, int m1, float *y,
+                    size_t ldy) {
+    static const int origin[1] = {0};
+    int r = m0;
+#ifdef TAPS_X86
+    if (path == MFS_CONV_AVX512 && mfs_conv3x3_path_available(MFS_CONV_AVX512))
+        r = mfs_sgemm_rows_avx512_blocks(weight, k, x, ldx, n, m0, m1, y, ldy);
+    if (mfs_conv_path_uses_avx2(path)) {
+        taps_avx2(x, k, ldx, n, 1, n, weight, 1, origin, r, m1, y, ldy, (size_t)n);
+        return;
+    }
+#endif
+    (void)path;
+    taps_ref(x, k, ldx, n, 1, n, weight, 1, origin, r, m1, y, ldy, (size_t)n);
+}

@@ -193,6 +193,18 @@ AVX512_TARGET int mfs_conv_taps_avx512_blocks(const float *xpad, int cin, size_t
     return coEnd;
 }
 
+/* Rows [m0, m0 + 8i) of mfs_sgemm_rows (convtaps.h) in blocks of 8 (tiles of the one-tap span). */
+AVX512_TARGET int mfs_sgemm_rows_avx512_blocks(const float *weight, int k, const float *x, size_t ldx, int n, int m0,
+                                               int m1, float *y, size_t ldy) {
+    static const int origin[1] = {0};
+    const int end = m0 + (m1 - m0) / 8 * 8;
+    for (int r = m0; r < end; r += 8)
+        for (int j = 0; j < n; j += 32)
+            span8_1(x + j, weight + (size_t)r * k, (size_t)k, k, ldx, 1, origin, n - j < 32 ? n - j : 32,
+                    y + r * ldy + j, ldy, 0, NULL, r, 0);
+    return end;
+}
+
 void mfs_conv3x3_avx512(const float *xpad, int cin, int rows, int w, int wp, const float *weight, int co0, int co1,
                         float *y, size_t ystride, const mfs_conv_epilogue *ep) {
     int offsets[9];

@@ -59,10 +59,66 @@ import MegaFSGraph
     b.output(y)
     let s = try expectMatchesReference(b, "streamed conv + bias + leaky relu")
     let streamedNames = (s.lastPlanSummary?.kernels ?? []).map(\.name)
-    #expect(streamedNames.contains("conv(streamed)"), "\(streamedNames)")
+    // 2 x 4 x 4 = 32 columns: the rows product on AVX-512, the NT product elsewhere.
+    let kernel = Conv3x3Path.best == .avx512 ? "conv(streamed-rows)" : "conv(streamed)"
+    #expect(streamedNames.contains(kernel), "\(streamedNames)")
     let g = try expectMatchesReference(b, conv: .im2col, "batched conv + bias + leaky relu")
     let gemmNames = (g.lastPlanSummary?.kernels ?? []).map(\.name)
     #expect(gemmNames.contains("conv(batched)"), "\(gemmNames)")
+}
+
+/// Below `ConvKernel.streamedRowsMinColumns` columns (2 x 1 x 1) the NT product runs on every CPU.
+@Test func twoColumnConvsKeepTheNTProduct() throws {
+    var rng = Rng(98)
+    var b = GraphBuilder()
+    let x = b.input("x", rng.tensor([2, 40, 2, 2]))
+    var y = b.node("Conv", [x, b.constant(rng.tensor([19, 40, 3, 3]), "w"), b.constant(rng.tensor([19]), "b")],
+                   ["pads": .ints([1, 1, 1, 1]), "kernel_shape": .ints([3, 3]), "strides": .ints([2, 2])])
+    y = b.node("LeakyRelu", [y], ["alpha": .float(0.01)])
+    b.output(y)
+    let s = try expectMatchesReference(b, "two-column streamed conv")
+    let names = (s.lastPlanSummary?.kernels ?? []).map(\.name)
+    #expect(names.contains("conv(streamed)"), "\(names)")
+}
+
+// The rows product y = W x (CKernels/convtaps.h, mfs_sgemm_rows): every path against float64
+// and bit for bit against the others, over row counts around the 8-row block, column counts
+// around the 16- and 32-column tiles (masked tails), k of one and several 64-channel passes.
+@Test func rowsProductPathsMatchFloat64AndEachOther() {
+    var rng = Rng(99)
+    let paths = Conv3x3Path.allCases.filter(\.isAvailable)
+    #expect(paths.contains(.reference))
+    for trial in 0..<28 {
+        let m = [1, 7, 8, 9, 17, 24, 13][trial % 7], n = [1, 5, 8, 16, 17, 32, 33, 47][trial % 8]
+        let k = [1, 3, 64, 65, 200, 577][trial % 6]
+        let ldx = n + trial % 3, ldy = n + (trial + 1) % 2
+        let w = (0..<(m * k)).map { _ in rng.float() }
+        let x = (0..<(k * ldx)).map { _ in rng.float() }
+        // Rows [m0, m1): the caller splits rows among threads in blocks of 8.
+        let m0 = trial % 4 == 3 && m > 8 ? 8 : 0
+        var outputs: [[Float]] = []
+        for path in paths {
+            var y = [Float](repeating: .nan, count: m * ldy)
+            mfs_sgemm_rows(path.rawValue, w, Int32(k), x, ldx, Int32(n), Int32(m0), Int32(m), &y, ldy)
+            for r in m0..<m {
+                for j in 0..<n {
+                    var want = 0.0, magnitude = 0.0
+                    for i in 0..<k {
+                        want += Double(w[r * k + i]) * Double(x[i * ldx + j])
+                        magnitude += abs(Double(w[r * k + i]) * Double(x[i * ldx + j]))
+                    }
+                    let got = Double(y[r * ldy + j])
+                    #expect(abs(got - want) <= 1e-6 * magnitude + 1e-30, "trial \(trial) \(path) [\(r), \(j)]: \(got) vs \(want)")
+                }
+            }
+            // Rows before m0 and the padding columns of y are not written.
+            #expect(y.enumerated().allSatisfy { i, v in (i / ldy >= m0 && i % ldy < n) != v.isNaN }, "trial \(trial) \(path)")
+            outputs.append(y)
+        }
+        for (i, y) in outputs.enumerated().dropFirst() {
+            #expect(zip(y, outputs[0]).allSatisfy { $0.bitPattern == $1.bitPattern }, "trial \(trial): \(paths[i]) differs from \(paths[0])")
+        }
+    }
 }
 
 @Test func int8StreamedProductPathsMatchFloat64AndEachOther() {

@@ -82,6 +82,13 @@ final class ConvKernel: RuntimeKernel {
     let streamsWeights: Bool
     let transposedBytes: Int
     static let streamedMaxColumns = 32
+    /// On AVX-512, a float streamed conv with at least this many columns multiplies with
+    /// `mfs_sgemm_rows` instead (8 weight rows x 32 columns per tile, all of K per tile, the
+    /// columns read in place): the encoder's 32-column mapping convs took 1.06-1.23 ms against
+    /// 1.64-1.71, its 8-column ones 0.65-0.74 against 0.75-0.91; at 2 columns the NT product's
+    /// dot products stay ahead (the tile would be 2 of 16 lanes).
+    static let streamedRowsMinColumns = 8
+    let streamsRows: Bool
     /// Weight-only int8: a streamed conv reads its int8 weight rows (scaled per row) directly,
     /// so its DequantizeLinear does not run.
     let streamedInt8: QuantizedConstant?
@@ -162,21 +169,23 @@ final class ConvKernel: RuntimeKernel {
             mergesBatch = true
             streamsWeights = streams
             streamedInt8 = streams ? quantizedWeight.flatMap { $0.scalesRows(g.cout, rowLength: k) ? $0 : nil } : nil
+            streamsRows = streams && streamedInt8 == nil && Conv3x3Path.best == .avx512 && p * g.n >= Self.streamedRowsMinColumns
             bandRows = g.oh
             colBytes = ((k * p * g.n * 4 + 63) / 64) * 64
             mergedOutBytes = ((g.cout * p * g.n * 4 + 63) / 64) * 64
-            transposedBytes = streams ? colBytes : 0
+            transposedBytes = streams && !streamsRows ? colBytes : 0
             weightScratchBytes = 0
             demodBytes = 0
             direct = nil
             winograd = nil
             writesOverInput = false
             bandOutBytes = 0
-            name = streams ? "conv(streamed)" : "conv(batched)"
+            name = streamsRows ? "conv(streamed-rows)" : streams ? "conv(streamed)" : "conv(batched)"
             return
         }
         mergesBatch = false
         streamsWeights = false
+        streamsRows = false
         streamedInt8 = nil
         transposedBytes = 0
         mergedOutBytes = 0
@@ -246,7 +255,13 @@ final class ConvKernel: RuntimeKernel {
                 im2col(px + n * g.cin * HW, col: col + n * P, rows: 0..<g.oh, scale: nil, threads: threads, colStride: cols)
             }
             let out = ctx.scratchF32(offset: colBytes)
-            if streamsWeights {
+            if streamsRows {
+                let path = Conv3x3Path.best.rawValue, cout = g.cout, colIn = UnsafePointer(col)
+                threads.forRanges((cout + 7) / 8) { range in
+                    mfs_sgemm_rows(path, pw, Int32(K), colIn, cols, Int32(cols), Int32(range.lowerBound * 8),
+                                   Int32(min(cout, range.upperBound * 8)), out, cols)
+                }
+            } else if streamsWeights {
                 let bt = ctx.scratchF32(offset: colBytes + mergedOutBytes)
                 let colIn = UnsafePointer(col)
                 threads.forRanges(cols) { range in
