@@ -108,3 +108,29 @@ struct TensorSupportTests {
         #expect(Set(types).count == types.count)
     }
 }
+
+/// The model reader's slab (`TensorSlab`): the tensors marked for it get 64-byte aligned,
+/// disjoint, zeroed ranges of one 2 MB aligned mapping, the others their own allocations; a
+/// tensor dropped early gives its pages back without touching its neighbours' bytes.
+@Test func slabbedStoragesAreDisjointAlignedAndOutliveTheirNeighbours() {
+    let counts = [100_000, 3, 70_000, 0, 1 << 20, 4096, 65_536]
+    let inSlab = [true, false, true, true, true, false, true]
+    var storages = TensorStorage.slabbed(byteCounts: counts, inSlab: inSlab)
+    #expect(storages.map(\.byteCount) == counts)
+    let slabbed = storages.indices.filter { inSlab[$0] }
+    #expect(Int(bitPattern: storages[slabbed[0]].pointer) % (2 << 20) == 0, "the slab starts on a huge page")
+    for i in storages.indices {
+        #expect(Int(bitPattern: storages[i].pointer) % TensorStorage.alignment == 0, "storage \(i)")
+        #expect(storages[i].bytes.allSatisfy { $0 == 0 }, "storage \(i) starts zeroed")
+        storages[i].mutableBytes.initializeMemory(as: UInt8.self, repeating: UInt8(i + 1))
+    }
+    // Ranges of slab members are disjoint and in order.
+    for (a, b) in zip(slabbed, slabbed.dropFirst()) {
+        #expect(Int(bitPattern: storages[a].pointer) + counts[a] <= Int(bitPattern: storages[b].pointer))
+    }
+    // Drop the 1 MB member: its neighbours keep their bytes.
+    storages[4] = TensorStorage(byteCount: 1)
+    for i in storages.indices where i != 4 {
+        #expect(storages[i].bytes.allSatisfy { $0 == UInt8(i + 1) }, "storage \(i) after its neighbour was freed")
+    }
+}
