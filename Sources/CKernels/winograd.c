@@ -112,3 +112,119 @@ MFS_MULTIVERSION void mfs_winograd_f2_output(const float *m, int cout, int co0, 
         }
     }
 }
+
+/* F(4x4, 3x3): G, B^T and A^T of Lavin and Gray (interpolation points 0, +-1, +-2, infinity). */
+
+MFS_MULTIVERSION void mfs_winograd_f4_weights(const float *weight, int cin, int cout, int co0, int co1, float *u) {
+    const size_t plane = (size_t)cout * cin;
+    for (int co = co0; co < co1; co++)
+        for (int ci = 0; ci < cin; ci++) {
+            const float *g = weight + ((size_t)co * cin + ci) * 9;
+            float gg[6][3];   /* G g */
+            for (int j = 0; j < 3; j++) {
+                const float a = g[j], b = g[3 + j], c = g[6 + j];
+                gg[0][j] = a / 4.0f;
+                gg[1][j] = -(a + b + c) / 6.0f;
+                gg[2][j] = -(a - b + c) / 6.0f;
+                gg[3][j] = a / 24.0f + b / 12.0f + c / 6.0f;
+                gg[4][j] = a / 24.0f - b / 12.0f + c / 6.0f;
+                gg[5][j] = c;
+            }
+            float *dst = u + (size_t)co * cin + ci;
+            for (int i = 0; i < 6; i++) {
+                const float a = gg[i][0], b = gg[i][1], c = gg[i][2];
+                dst[(size_t)(6 * i + 0) * plane] = a / 4.0f;
+                dst[(size_t)(6 * i + 1) * plane] = -(a + b + c) / 6.0f;
+                dst[(size_t)(6 * i + 2) * plane] = -(a - b + c) / 6.0f;
+                dst[(size_t)(6 * i + 3) * plane] = a / 24.0f + b / 12.0f + c / 6.0f;
+                dst[(size_t)(6 * i + 4) * plane] = a / 24.0f - b / 12.0f + c / 6.0f;
+                dst[(size_t)(6 * i + 5) * plane] = c;
+            }
+        }
+}
+
+MFS_MULTIVERSION void mfs_winograd_f4_input(const float *xpad, int cin, int c0, int c1, int tb, int tw, int wp, float *v) {
+    const size_t tiles = (size_t)tb * tw;
+    const size_t kstride = (size_t)cin * tiles;
+    const size_t xplane = (size_t)(4 * tb + 2) * wp;
+    float t[6][4 * WINO_CHUNK_TILES + 2];
+    for (int ci = c0; ci < c1; ci++) {
+        const float *x = xpad + ci * xplane;
+        float *vc = v + (size_t)ci * tiles;
+        for (int ty = 0; ty < tb; ty++) {
+            const float *d0 = x + (size_t)(4 * ty) * wp, *d1 = d0 + wp, *d2 = d1 + wp, *d3 = d2 + wp, *d4 = d3 + wp,
+                        *d5 = d4 + wp;
+            for (int tx0 = 0; tx0 < tw; tx0 += WINO_CHUNK_TILES) {
+                const int nt = tw - tx0 < WINO_CHUNK_TILES ? tw - tx0 : WINO_CHUNK_TILES;
+                const int base = 4 * tx0, n = 4 * nt + 2;
+                /* B^T d, row by row */
+                for (int i = 0; i < n; i++) {
+                    const float a0 = d0[base + i], a1 = d1[base + i], a2 = d2[base + i], a3 = d3[base + i],
+                                a4 = d4[base + i], a5 = d5[base + i];
+                    t[0][i] = (4.0f * a0 - 5.0f * a2) + a4;
+                    t[1][i] = (a3 + a4) - 4.0f * (a1 + a2);
+                    t[2][i] = 4.0f * (a1 - a2) + (a4 - a3);
+                    t[3][i] = 2.0f * (a3 - a1) + (a4 - a2);
+                    t[4][i] = 2.0f * (a1 - a3) + (a4 - a2);
+                    t[5][i] = (4.0f * a1 - 5.0f * a3) + a5;
+                }
+                float *vt = vc + (size_t)ty * tw + tx0;
+                for (int r = 0; r < 6; r++) {
+                    const float *sr = t[r];
+                    float *o0 = vt + (size_t)(6 * r) * kstride, *o1 = o0 + kstride, *o2 = o1 + kstride, *o3 = o2 + kstride,
+                          *o4 = o3 + kstride, *o5 = o4 + kstride;
+                    /* (B^T d) B: the same combinations on each tile's six columns */
+                    for (int tx = 0; tx < nt; tx++) {
+                        const float *s = sr + 4 * tx;
+                        const float a0 = s[0], a1 = s[1], a2 = s[2], a3 = s[3], a4 = s[4], a5 = s[5];
+                        o0[tx] = (4.0f * a0 - 5.0f * a2) + a4;
+                        o1[tx] = (a3 + a4) - 4.0f * (a1 + a2);
+                        o2[tx] = 4.0f * (a1 - a2) + (a4 - a3);
+                        o3[tx] = 2.0f * (a3 - a1) + (a4 - a2);
+                        o4[tx] = 2.0f * (a1 - a3) + (a4 - a2);
+                        o5[tx] = (4.0f * a1 - 5.0f * a3) + a5;
+                    }
+                }
+            }
+        }
+    }
+}
+
+/* A^T q for the six values q[0], q[s], .. q[5s], into o[0..3]. */
+static inline void f4_out6(const float *q, int s, float o[4]) {
+    const float a = q[s] + q[2 * s], b = q[s] - q[2 * s], c = q[3 * s] + q[4 * s], d = q[3 * s] - q[4 * s];
+    o[0] = (q[0] + a) + c;
+    o[1] = b + 2.0f * d;
+    o[2] = a + 4.0f * c;
+    o[3] = (b + 8.0f * d) + q[5 * s];
+}
+
+MFS_MULTIVERSION void mfs_winograd_f4_output(const float *m, int cout, int co0, int co1, int tb, int tw, int rows, int w,
+                                             float *y, size_t ystride) {
+    const size_t tiles = (size_t)tb * tw;
+    const size_t kstride = (size_t)cout * tiles;
+    for (int co = co0; co < co1; co++) {
+        const float *mc = m + (size_t)co * tiles;
+        float *yc = y + (size_t)co * ystride;
+        for (int ty = 0; ty < tb && 4 * ty < rows; ty++) {
+            const float *mt = mc + (size_t)ty * tw;
+            const int nr = rows - 4 * ty < 4 ? rows - 4 * ty : 4;
+            for (int tx = 0; tx < tw; tx++) {
+                float q[36], s[4][6];
+                for (int k = 0; k < 36; k++) q[k] = mt[(size_t)k * kstride + tx];
+                for (int j = 0; j < 6; j++) {
+                    float o[4];
+                    f4_out6(q + j, 6, o);
+                    for (int r = 0; r < 4; r++) s[r][j] = o[r];
+                }
+                const int x = 4 * tx, nc = w - x < 4 ? w - x : 4;
+                for (int r = 0; r < nr; r++) {
+                    float o[4];
+                    f4_out6(s[r], 1, o);
+                    float *yr = yc + (size_t)(4 * ty + r) * w + x;
+                    for (int c = 0; c < nc; c++) yr[c] = o[c];
+                }
+            }
+        }
+    }
+}

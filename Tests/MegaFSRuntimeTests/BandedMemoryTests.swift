@@ -121,19 +121,24 @@ private func convChain(_ rng: inout Rng, n: Int, c: Int, h: Int, w: Int) -> Grap
 
 @Test func winogradConvWritingOverItsInputMatchesReference() throws {
     var rng = Rng(2614)
-    for (i, tileRows) in [1, 2, 3].enumerated() {
-        let c = 5, h = 9, w = 6, n = i == 2 ? 2 : 1
-        let b = convChain(&rng, n: n, c: c, h: h, w: w)
-        // A band of tile rows takes 16 x (cin + cout) floats per tile of V and M, in twice the budget.
-        let tilesWide = (w + 1) / 2
-        let session = try runInBands(b, budget: tileRows * 16 * 2 * c * 4 * tilesWide / 2, conv: .winograd,
-                                     "Winograd, \(tileRows) tile rows per band")
-        let convs = session.lastPlanSteps.filter { $0.kernel is ConvKernel }
-        #expect(convs.allSatisfy { $0.kernel.kernelName.contains("winograd") }, "\(convs.map(\.kernel.kernelName))")
-        #expect(convs.map(\.overFirstInput) == [false, false] + Array(repeating: true, count: convs.count - 2),
-                "\(tileRows) tile rows: \(convs.map { ($0.node.name, $0.overFirstInput) })")
-        // Bands made equal: 5 tile rows in bands of at most `tileRows`.
-        let bands = (5 + tileRows - 1) / tileRows
-        #expect(convs.allSatisfy { ($0.kernel as! ConvKernel).bandRows == 2 * ((5 + bands - 1) / bands) })
+    for (algorithm, tile) in [(ConvAlgorithm.winograd, 2), (.winogradF4, 4)] {
+        let c = 5, h = 9, w = 6
+        let tileRowsTotal = (h + tile - 1) / tile
+        for (i, tileRows) in [1, 2, 3].enumerated() {
+            let n = i == 2 ? 2 : 1
+            let b = convChain(&rng, n: n, c: c, h: h, w: w)
+            // A band of tile rows takes (tile + 2)^2 x (cin + cout) floats per tile of V and M, in
+            // twice the budget.
+            let tilesWide = (w + tile - 1) / tile, products = (tile + 2) * (tile + 2)
+            let session = try runInBands(b, budget: tileRows * products * 2 * c * 4 * tilesWide / 2, conv: algorithm,
+                                         "Winograd F\(tile), \(tileRows) tile rows per band")
+            let convs = session.lastPlanSteps.filter { $0.kernel is ConvKernel }
+            #expect(convs.allSatisfy { $0.kernel.kernelName.contains("winograd-f\(tile)") }, "\(convs.map(\.kernel.kernelName))")
+            #expect(convs.map(\.overFirstInput) == [false, false] + Array(repeating: true, count: convs.count - 2),
+                    "F\(tile), \(tileRows) tile rows: \(convs.map { ($0.node.name, $0.overFirstInput) })")
+            // Bands made equal: the tile rows in bands of at most `tileRows`.
+            let bands = (tileRowsTotal + tileRows - 1) / tileRows
+            #expect(convs.allSatisfy { ($0.kernel as! ConvKernel).bandRows == tile * ((tileRowsTotal + bands - 1) / bands) })
+        }
     }
 }

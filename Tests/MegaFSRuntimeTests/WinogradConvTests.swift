@@ -2,34 +2,90 @@ import Testing
 import MegaFSGraph
 @testable import MegaFSRuntime
 
-// Winograd F(2x2, 3x3) (CKernels/winograd.c + WinogradConvPlan) against the reference
-// evaluator: odd and even sizes (tiles hanging over the right and bottom edges), 1-pixel
-// planes, batch 2, modulation with demodulation, and auto's choice of it by channel count.
+// Winograd F(2x2, 3x3) and F(4x4, 3x3) (CKernels/winograd.c + WinogradConvPlan) against the
+// reference evaluator: odd and even sizes (tiles hanging over the right and bottom edges),
+// 1-pixel planes, batch 2, several bands, modulation with demodulation, and auto's choice of
+// it by channel count.
 
 @Test func winogradConvsMatchTheReference() throws {
     var rng = Rng(4242)
     // (cin, cout, h, w, batch), each with more than 32 outputs per sample and more than 1024
     // over the batch, so that the conv does not take the merged-batch GEMM.
-    for (cin, cout, h, w, n) in [(5, 7, 9, 11, 1), (6, 6, 23, 24, 2), (4, 3, 1, 40, 1), (3, 5, 33, 1, 1), (8, 4, 13, 6, 1),
-                                 (2, 3, 3, 515, 1)] {  // 258 tiles a row: two chunks of the input transform
-        var b = GraphBuilder()
-        let x = b.input("x", rng.tensor([n, cin, h, w]))
-        var y = b.node("Conv", [x, b.constant(rng.tensor([cout, cin, 3, 3]), "w"), b.constant(rng.tensor([cout]), "b")],
-                       ["pads": .ints([1, 1, 1, 1]), "kernel_shape": .ints([3, 3])])
-        y = b.node("Relu", [y])
-        b.output(y)
-        let what = "\(cin)->\(cout) \(h)x\(w) batch \(n)"
-        let s = try expectMatchesReference(b, conv: .winograd, what)
-        let names = (s.lastPlanSummary?.kernels ?? []).map(\.name)
-        #expect(names.contains("conv(winograd-f2)"), "\(what): \(names)")
+    for (algorithm, tile) in [(ConvAlgorithm.winograd, 2), (.winogradF4, 4)] {
+        for (cin, cout, h, w, n) in [(5, 7, 9, 11, 1), (6, 6, 23, 24, 2), (4, 3, 1, 40, 1), (3, 5, 33, 1, 1), (8, 4, 13, 6, 1),
+                                     (3, 2, 14, 18, 1),   // rows and columns 2 past a multiple of 4
+                                     (2, 3, 3, 1030, 1)] {  // 258 (515) tiles a row: two chunks of the input transform
+            var b = GraphBuilder()
+            let x = b.input("x", rng.tensor([n, cin, h, w]))
+            var y = b.node("Conv", [x, b.constant(rng.tensor([cout, cin, 3, 3]), "w"), b.constant(rng.tensor([cout]), "b")],
+                           ["pads": .ints([1, 1, 1, 1]), "kernel_shape": .ints([3, 3])])
+            y = b.node("Relu", [y])
+            b.output(y)
+            let what = "\(algorithm): \(cin)->\(cout) \(h)x\(w) batch \(n)"
+            let s = try expectMatchesReference(b, conv: algorithm, what)
+            let names = (s.lastPlanSummary?.kernels ?? []).map(\.name)
+            #expect(names.contains("conv(winograd-f\(tile))"), "\(what): \(names)")
+        }
+    }
+}
+
+/// Bands of tile rows: a band budget of a few rows' worth splits the output into several
+/// bands (the last one shorter), over its input (the halo row) and not.
+@Test func winogradBandsMatchOneBand() throws {
+    var rng = Rng(4245)
+    var g = ConvGeometry()
+    g.n = 1; g.cin = 3; g.h = 23; g.w = 19; g.cout = 4; g.kh = 3; g.kw = 3; g.oh = 23; g.ow = 19
+    g.padTop = 1; g.padLeft = 1; g.padBottom = 1; g.padRight = 1
+    let x = (0..<(g.cin * g.h * g.w)).map { _ in rng.float() }
+    let weight = (0..<(g.cout * g.cin * 9)).map { _ in rng.float() }
+    for algorithm in [ConvAlgorithm.winograd, .winogradF4] {
+        let whole = try #require(WinogradConvPlan(g, algorithm: algorithm, bandBudgetBytes: 1 << 30))
+        let banded = try #require(WinogradConvPlan(g, algorithm: algorithm, bandBudgetBytes: 1))
+        #expect(whole.rows >= g.oh && banded.rows == banded.tile, "\(algorithm)")
+        var outputs: [[Float]] = []
+        for plan in [whole, banded] {
+            let scratch = UnsafeMutablePointer<Float>.allocate(capacity: plan.scratchBytes / 4)
+            defer { scratch.deallocate() }
+            var y = [Float](repeating: .nan, count: g.cout * g.oh * g.ow)
+            x.withUnsafeBufferPointer { xb in
+                weight.withUnsafeBufferPointer { wb in
+                    y.withUnsafeMutableBufferPointer { yb in
+                        plan.transformWeights(wb.baseAddress!, scratch: scratch, threads: ThreadPartition(threads: 2))
+                        var r0 = 0
+                        while r0 < g.oh {
+                            let rows = min(plan.rows, g.oh - r0)
+                            plan.run(g: g, x: xb.baseAddress!, scale: nil, y: yb.baseAddress!, r0: r0, rows: rows, scratch: scratch,
+                                     overInput: false, gemm: OpenBLASGemm(), threads: ThreadPartition(threads: 2))
+                            r0 += rows
+                        }
+                    }
+                }
+            }
+            #expect(!y.contains { $0.isNaN }, "\(algorithm): every output written")
+            outputs.append(y)
+        }
+        #expect(zip(outputs[0], outputs[1]).allSatisfy { $0.bitPattern == $1.bitPattern }, "\(algorithm): bands change nothing")
+    }
+}
+
+/// F(4x4, 3x3) from `WinogradConvPlan.f4MinPixels` output pixels up, F(2x2, 3x3) below.
+@Test func winogradTileFollowsTheOutputSize() throws {
+    for (side, tile) in [(256, 4), (255, 2), (128, 2), (512, 4)] {
+        var g = ConvGeometry()
+        g.n = 1; g.cin = 128; g.cout = 128; g.h = side; g.w = side; g.oh = side; g.ow = side; g.kh = 3; g.kw = 3
+        g.padTop = 1; g.padLeft = 1; g.padBottom = 1; g.padRight = 1
+        #expect(WinogradConvPlan(g, algorithm: .winograd)?.tile == tile, "\(side)x\(side)")
+        #expect(WinogradConvPlan(g, algorithm: .winogradF4)?.tile == 4, "\(side)x\(side), forced F4")
     }
 }
 
 @Test func modulatedConvForcedWinogradRunsIt() throws {
-    let b = modulatedConvLayer(seed: 4243, h: 17)
-    let s = try expectMatchesReference(b, conv: .winograd, "modulated Winograd conv")
-    let names = (s.lastPlanSummary?.kernels ?? []).map(\.name)
-    #expect(names.contains("modconv(winograd-f2)"), "\(names)")
+    for (algorithm, tile) in [(ConvAlgorithm.winograd, 2), (.winogradF4, 4)] {
+        let b = modulatedConvLayer(seed: 4243, h: 17)
+        let s = try expectMatchesReference(b, conv: algorithm, "modulated Winograd conv, \(algorithm)")
+        let names = (s.lastPlanSummary?.kernels ?? []).map(\.name)
+        #expect(names.contains("modconv(winograd-f\(tile))"), "\(names)")
+    }
 }
 
 @Test func autoTakesWinogradForWideConvsOnly() throws {

@@ -23,4 +23,14 @@ void mfs_winograd_f2_input(const float *xpad, int cin, int c0, int c1, int tb, i
 void mfs_winograd_f2_output(const float *m, int cout, int co0, int co1, int tb, int tw, int rows, int w,
                             float *y, size_t ystride);
 
+/* F(4x4, 3x3): the same with 36 GEMMs over 6x6 input patches and 4x4 output tiles (U [36][cout][cin],
+ * V [36][cin][tiles], M [36][cout][tiles]); the band xpad is [cin][4 tb + 2][wp], wp >= 4 tw + 2,
+ * tile t = ty * tw + tx covers output rows 4 ty .. 4 ty + 3 and columns 4 tx .. 4 tx + 3 of the
+ * band. 0.56x the multiplies of F(2x2, 3x3) in the GEMMs, with transform constants up to 8
+ * (a larger rounding error: see WinogradConvPlan). */
+void mfs_winograd_f4_weights(const float *weight, int cin, int cout, int co0, int co1, float *u);
+void mfs_winograd_f4_input(const float *xpad, int cin, int c0, int c1, int tb, int tw, int wp, float *v);
+void mfs_winograd_f4_output(const float *m, int cout, int co0, int co1, int tb, int tw, int rows, int w,
+                            float *y, size_t ystride);
+
 #endif

@@ -204,7 +204,7 @@ final class ConvKernel: RuntimeKernel {
             weightScratchBytes = 0
             direct = nil
             winograd = plan
-            name = (modulation != nil ? "modconv" : "conv") + "(winograd-f2)"
+            name = (modulation != nil ? "modconv" : "conv") + "(\(plan.name))"
         } else if let plan = directPlan {
             bandRows = plan.rows
             colBytes = plan.bandBytes + plan.haloBytes

@@ -40,8 +40,11 @@ enum Conv3x3Path: Int32, CaseIterable, CustomStringConvertible, Sendable {
 /// OpenBLAS's kernels are wider, while ours are AVX2: measure there before trusting this.
 public enum ConvAlgorithm: String, Sendable, CaseIterable {
     case auto, im2col, direct
-    /// Winograd F(2x2, 3x3) for every 3x3 stride-1 conv (auto takes it for wide ones only).
+    /// Winograd for every 3x3 stride-1 conv (auto takes it for wide ones only), F(4x4, 3x3) on
+    /// large outputs and F(2x2, 3x3) below (see `WinogradConvPlan.f4MinPixels`).
     case winograd
+    /// Winograd F(4x4, 3x3) for every 3x3 stride-1 conv (`MEGAFS_CONV=winograd-f4`).
+    case winogradF4 = "winograd-f4"
 
     static let environment: ConvAlgorithm = getenv("MEGAFS_CONV").flatMap { ConvAlgorithm(rawValue: String(cString: $0)) } ?? .auto
 }
@@ -67,7 +70,7 @@ struct DirectConvPlan {
         guard g.kh == 3, g.kw == 3, g.sh == 1, g.sw == 1, g.dh == 1, g.dw == 1, g.groups == 1,
               g.padTop == 1, g.padLeft == 1, g.padBottom == 1, g.padRight == 1 else { return nil }
         switch algorithm {
-        case .im2col, .winograd: return nil
+        case .im2col, .winograd, .winogradF4: return nil
         case .direct: break
         case .auto:
             // Rows narrower than a 16-column tile run mostly on the scalar tail (the

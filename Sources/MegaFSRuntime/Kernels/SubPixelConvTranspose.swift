@@ -39,7 +39,7 @@ struct SubPixelConvTransposePlan {
               g.padTop == 0, g.padLeft == 0, g.padBottom == 0, g.padRight == 0,
               g.oh == 2 * g.h + 1, g.ow == 2 * g.w + 1 else { return nil }
         switch algorithm {
-        case .auto, .im2col, .winograd: return nil    // see ConvAlgorithm
+        case .auto, .im2col, .winograd, .winogradF4: return nil    // see ConvAlgorithm
         case .direct: break
         }
         guard let weight = weight(), weight.dtype == .float32, weight.shape == [g.cin, g.cout, 3, 3] else { return nil }

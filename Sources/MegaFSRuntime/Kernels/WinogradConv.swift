@@ -1,11 +1,17 @@
 import CKernels
 
-/// Winograd F(2x2, 3x3) for a 3x3 stride-1 conv (CKernels/winograd.c): per band of tile rows,
-/// the zero-padded input band (scaled by the style when modulated) is transformed into 16
-/// matrices V[k] [cin x tiles], multiplied by the transformed weight U[k] [cout x cin] with
-/// sgemm, and the 16 products transformed back to 2x2 output tiles. 2.25x fewer multiplies
-/// than the direct conv, in GEMMs as wide as the channel counts: it pays where both are wide.
+/// Winograd F(2x2, 3x3) or F(4x4, 3x3) for a 3x3 stride-1 conv (CKernels/winograd.c): per band
+/// of tile rows, the zero-padded input band (scaled by the style when modulated) is transformed
+/// into 16 (36) matrices V[k] [cin x tiles], multiplied by the transformed weight U[k]
+/// [cout x cin] with sgemm, and the products transformed back to 2x2 (4x4) output tiles. 2.25x
+/// (4x) fewer multiplies than the direct conv, in GEMMs as wide as the channel counts: it pays
+/// where both are wide.
 struct WinogradConvPlan {
+    /// Output tile side: 2 or 4.
+    let tile: Int
+    /// Input patch side (tile + 2) and the number of GEMMs (its square).
+    var patch: Int { tile + 2 }
+    var products: Int { patch * patch }
     /// Tile rows per band (the last band may have fewer), tiles per row.
     let tileRows: Int
     let tilesWide: Int
@@ -14,7 +20,16 @@ struct WinogradConvPlan {
     let bandBytes: Int, haloBytes: Int, weightBytes: Int, inputBytes: Int, productBytes: Int
 
     /// Output rows per band.
-    var rows: Int { 2 * tileRows }
+    var rows: Int { tile * tileRows }
+    var name: String { "winograd-f\(tile)" }
+
+    /// Outputs from this many pixels take F(4x4, 3x3), smaller ones F(2x2, 3x3). F4's 36 GEMMs
+    /// have a quarter of F2's columns each, too thin for sgemm below that: in the 1024
+    /// generator (Zen 4, 2 threads, alternating `--profile` runs) F4 took 80-82 ms against
+    /// 86-95 ms at 256x256 x 128 channels, but 68-75 against 71-74 ms at 128x128 x 256,
+    /// 77 against 70-75 ms at 64x64 x 512 and 33-37 against 22 ms at 32x32 x 512. Its drift
+    /// against PyTorch on the whole generator: max abs 1.14e-5 against 1.00e-5 with F2 only.
+    static let f4MinPixels = 256 * 256
     var haloOffset: Int { bandBytes }
     var weightOffset: Int { bandBytes + haloBytes }
     var inputOffset: Int { weightOffset + weightBytes }
@@ -48,29 +63,34 @@ struct WinogradConvPlan {
         case .auto:
             guard g.cin >= Self.autoMinChannels, g.cout >= Self.autoMinChannels, g.oh * g.ow >= Self.autoMinPixels,
                   g.cin * g.cout <= Self.autoMaxChannelProduct else { return nil }
-        case .winograd: break
+        case .winograd, .winogradF4: break
         }
+        let tile = algorithm == .winogradF4 || g.oh * g.ow >= Self.f4MinPixels ? 4 : 2
+        self.tile = tile
+        let k = (tile + 2) * (tile + 2)
         channelsIn = g.cin; channelsOut = g.cout
-        tilesWide = (g.ow + 1) / 2
-        let tileRowsTotal = (g.oh + 1) / 2
-        let rowBytes = 16 * (g.cin + g.cout) * 4 * tilesWide
+        tilesWide = (g.ow + tile - 1) / tile
+        let tileRowsTotal = (g.oh + tile - 1) / tile
+        let rowBytes = k * (g.cin + g.cout) * 4 * tilesWide
         let most = max(1, min(tileRowsTotal, bandBudgetBytes / max(1, rowBytes)))
         let bands = (tileRowsTotal + most - 1) / most
         tileRows = (tileRowsTotal + bands - 1) / bands
-        paddedWidth = 2 * tilesWide + 2
-        bandBytes = Planner.align(g.cin * (2 * tileRows + 2) * paddedWidth * 4)
+        paddedWidth = tile * tilesWide + 2
+        bandBytes = Planner.align(g.cin * (tile * tileRows + 2) * paddedWidth * 4)
         haloBytes = Planner.align(g.cin * paddedWidth * 4)
-        weightBytes = Planner.align(16 * g.cout * g.cin * 4)
-        inputBytes = Planner.align(16 * g.cin * tileRows * tilesWide * 4)
-        productBytes = Planner.align(16 * g.cout * tileRows * tilesWide * 4)
+        weightBytes = Planner.align(k * g.cout * g.cin * 4)
+        inputBytes = Planner.align(k * g.cin * tileRows * tilesWide * 4)
+        productBytes = Planner.align(k * g.cout * tileRows * tilesWide * 4)
     }
 
     /// U from the weight [cout][cin][3][3], into scratch + weightOffset (once per run).
     func transformWeights(_ weight: UnsafePointer<Float>, scratch: UnsafeMutablePointer<Float>, threads: ThreadPartition) {
         let u = scratch + weightOffset / 4
         let cin = Int32(channelsIn), cout = Int32(channelsOut)
+        let f4 = tile == 4
         threads.forRanges(channelsOut, minPerThread: max(1, 4096 / channelsIn)) { r in
-            mfs_winograd_f2_weights(weight, cin, cout, Int32(r.lowerBound), Int32(r.upperBound), u)
+            if f4 { mfs_winograd_f4_weights(weight, cin, cout, Int32(r.lowerBound), Int32(r.upperBound), u) }
+            else { mfs_winograd_f2_weights(weight, cin, cout, Int32(r.lowerBound), Int32(r.upperBound), u) }
         }
     }
 
@@ -79,26 +99,36 @@ struct WinogradConvPlan {
     func run(g: ConvGeometry, x: UnsafePointer<Float>, scale: UnsafePointer<Float>?, y: UnsafeMutablePointer<Float>,
              r0: Int, rows: Int, scratch: UnsafeMutablePointer<Float>, overInput: Bool, gemm: any GemmBackend,
              threads: ThreadPartition) {
-        let tb = (rows + 1) / 2, tw = tilesWide, wp = paddedWidth
+        let tb = (rows + tile - 1) / tile, tw = tilesWide, wp = paddedWidth
         let tiles = tb * tw
         let band = scratch, u = scratch + weightOffset / 4
         let v = scratch + inputOffset / 4, m = scratch + productOffset / 4
-        fillPaddedBand(x: x, channels: g.cin, h: g.h, w: g.w, firstRow: r0 - 1, rows: 2 * tb + 2, scale: scale,
+        fillPaddedBand(x: x, channels: g.cin, h: g.h, w: g.w, firstRow: r0 - 1, rows: tile * tb + 2, scale: scale,
                        band: band, paddedWidth: wp, halo: overInput ? scratch + haloOffset / 4 : nil, threads: threads)
-        let cin = g.cin, cout = g.cout
+        let cin = g.cin, cout = g.cout, f4 = tile == 4
         threads.forRanges(cin, minPerThread: max(1, 4096 / tiles)) { r in
-            mfs_winograd_f2_input(band, Int32(cin), Int32(r.lowerBound), Int32(r.upperBound), Int32(tb), Int32(tw),
-                                  Int32(wp), v)
+            if f4 {
+                mfs_winograd_f4_input(band, Int32(cin), Int32(r.lowerBound), Int32(r.upperBound), Int32(tb), Int32(tw),
+                                      Int32(wp), v)
+            } else {
+                mfs_winograd_f2_input(band, Int32(cin), Int32(r.lowerBound), Int32(r.upperBound), Int32(tb), Int32(tw),
+                                      Int32(wp), v)
+            }
         }
-        for k in 0..<16 {
+        for k in 0..<products {
             gemm.sgemm(transA: false, transB: false, m: cout, n: tiles, k: cin, alpha: 1,
                        a: u + k * cout * cin, lda: cin, b: v + k * cin * tiles, ldb: tiles, beta: 0,
                        c: m + k * cout * tiles, ldc: tiles)
         }
         let yBand = y + r0 * g.ow, P = g.oh * g.ow, ow = g.ow
         threads.forRanges(cout, minPerThread: max(1, 4096 / tiles)) { r in
-            mfs_winograd_f2_output(m, Int32(cout), Int32(r.lowerBound), Int32(r.upperBound), Int32(tb), Int32(tw),
-                                   Int32(rows), Int32(ow), yBand, P)
+            if f4 {
+                mfs_winograd_f4_output(m, Int32(cout), Int32(r.lowerBound), Int32(r.upperBound), Int32(tb), Int32(tw),
+                                       Int32(rows), Int32(ow), yBand, P)
+            } else {
+                mfs_winograd_f2_output(m, Int32(cout), Int32(r.lowerBound), Int32(r.upperBound), Int32(tb), Int32(tw),
+                                       Int32(rows), Int32(ow), yBand, P)
+            }
         }
     }
 }
