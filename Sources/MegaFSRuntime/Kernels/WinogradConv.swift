@@ -24,12 +24,13 @@ struct WinogradConvPlan {
     var name: String { "winograd-f\(tile)" }
 
     /// Outputs from this many pixels take F(4x4, 3x3), smaller ones F(2x2, 3x3). F4's 36 GEMMs
-    /// have a quarter of F2's columns each, too thin for sgemm below that: in the 1024
-    /// generator (Zen 4, 2 threads, alternating `--profile` runs) F4 took 80-82 ms against
-    /// 86-95 ms at 256x256 x 128 channels, but 68-75 against 71-74 ms at 128x128 x 256,
-    /// 77 against 70-75 ms at 64x64 x 512 and 33-37 against 22 ms at 32x32 x 512. Its drift
-    /// against PyTorch on the whole generator: max abs 1.14e-5 against 1.00e-5 with F2 only.
-    static let f4MinPixels = 256 * 256
+    /// have a quarter of F2's columns each, too thin for sgemm below that. In the 1024 generator
+    /// (Zen 4, 2 threads, `--profile`, three alternations of the bound): F4 took 49-56 ms
+    /// against about 85 ms with F2 at 256x256 x 128 channels, 52-55 against 66-68 ms at
+    /// 128x128 x 256, but 71-73 against 67-70 ms at 64x64 x 512 (and 31 against 21.5 ms at
+    /// 32x32 x 512, single-conv model). Its drift against PyTorch on the whole generator: max abs
+    /// 1.14e-5 against 1.00e-5 with F2 only.
+    static let f4MinPixels = 128 * 128
     var haloOffset: Int { bandBytes }
     var weightOffset: Int { bandBytes + haloBytes }
     var inputOffset: Int { weightOffset + weightBytes }
