@@ -109,3 +109,21 @@ import MegaFSGraph
         #expect(names.contains(expected), "\(cin)->\(cout) at \(side)x\(side): \(names)")
     }
 }
+
+/// A constant weight is transformed once, when the plan is built; a weight fed at run time is
+/// transformed on every call. Both match the reference.
+@Test func winogradTransformsAConstantWeightOnce() throws {
+    var rng = Rng(4246)
+    for constant in [true, false] {
+        var b = GraphBuilder()
+        let x = b.input("x", rng.tensor([1, 6, 13, 17]))
+        let w = constant ? b.constant(rng.tensor([5, 6, 3, 3]), "w") : b.input("w", rng.tensor([5, 6, 3, 3]))
+        b.output(b.node("Conv", [x, w], ["pads": .ints([1, 1, 1, 1]), "kernel_shape": .ints([3, 3])]))
+        let s = try expectMatchesReference(b, conv: .winograd, "Winograd, constant weight \(constant)")
+        let convs = s.lastPlanSteps.compactMap { $0.kernel as? ConvKernel }
+        #expect(convs.count == 1 && convs.allSatisfy { $0.winograd != nil })
+        #expect(convs.allSatisfy { ($0.winogradWeights != nil) == constant }, "constant \(constant)")
+        // The transformed weight is not in the scratch when it is held.
+        #expect(convs.allSatisfy { ($0.winograd!.weightBytes == 0) == constant })
+    }
+}

@@ -97,8 +97,11 @@ final class ConvKernel: RuntimeKernel {
     static let heavyWeightColumns = 512
     /// Set when the conv runs the direct 3x3 kernel (bands of padded input instead of im2col).
     let direct: DirectConvPlan?
-    /// Set when the conv runs Winograd F(2x2, 3x3) (bands of padded input, 16 GEMMs).
+    /// Set when the conv runs Winograd (bands of padded input, 16 or 36 GEMMs).
     let winograd: WinogradConvPlan?
+    /// Winograd's transformed weight U, computed at build time when the weight is a float
+    /// constant (the transform took about 2 % of the 1024 generator when run every call).
+    let winogradWeights: TensorStorage?
     /// The direct and Winograd kernels read a padded copy of their band, not x.
     var readsPaddedBand: Bool { direct != nil || winograd != nil }
     /// An im2col conv whose output has its input's shape may write over its input (the
@@ -137,7 +140,7 @@ final class ConvKernel: RuntimeKernel {
 
     init(geometry g: ConvGeometry, x: Int, w: Int, y: Int, modulation: Modulation?, epilogue: ConvEpilogue,
          algorithm: ConvAlgorithm = .auto, bandBudgetBytes: Int = im2colBudgetBytes, int8Weights: PackedInt8Weights? = nil,
-         quantizedWeight: QuantizedConstant? = nil) {
+         quantizedWeight: QuantizedConstant? = nil, constantWeight: Tensor? = nil) {
         self.g = g; self.x = x; self.w = w; self.y = y
         self.modulation = modulation; self.epilogue = epilogue
         // A modulated pointwise conv scales its (float) weight by the style: no int8 there.
@@ -154,8 +157,10 @@ final class ConvKernel: RuntimeKernel {
             ? max(bandBudgetBytes, min(k * Self.heavyWeightColumns * 4, weightBytes, 5 * bandBudgetBytes))
             : bandBudgetBytes
         let winogradPlan = self.int8Weights == nil
-            ? WinogradConvPlan(g, algorithm: algorithm, bandBudgetBytes: WinogradConvPlan.bandBudget(im2colBudget: bandBudgetBytes))
+            ? WinogradConvPlan(g, algorithm: algorithm, bandBudgetBytes: WinogradConvPlan.bandBudget(im2colBudget: bandBudgetBytes),
+                               weightsInScratch: constantWeight?.dtype != .float32)
             : nil
+        winogradWeights = constantWeight.flatMap { w in winogradPlan.map { $0.transformedWeights(w) } }
         let directPlan = self.int8Weights == nil && winogradPlan == nil
             ? DirectConvPlan(g, algorithm: algorithm, bandBudgetBytes: DirectConvPlan.bandBudget(im2colBudget: bandBudgetBytes))
             : nil
@@ -297,7 +302,8 @@ final class ConvKernel: RuntimeKernel {
             return
         }
 
-        winograd?.transformWeights(pw, scratch: col, threads: threads)
+        if winogradWeights == nil { winograd?.transformWeights(pw, scratch: col, threads: threads) }
+        let uPrecomputed = winogradWeights.map { UnsafePointer($0.pointer.assumingMemoryBound(to: Float.self)) }
         for n in 0..<g.n {
             var style: UnsafePointer<Float>? = nil
             var demod = false
@@ -363,7 +369,7 @@ final class ConvKernel: RuntimeKernel {
                         let ldOut = bandWaits ? cols : P
                         var epilogueDone = false
                         if let winograd {
-                            winograd.run(g: g, x: xg, scale: sg, y: yg, r0: r0, rows: rows, scratch: col,
+                            winograd.run(g: g, x: xg, scale: sg, y: yg, r0: r0, rows: rows, scratch: col, weights: uPrecomputed,
                                          overInput: overInput, gemm: ctx.gemm, threads: threads)
                         } else if let direct {
                             // The kernel applies the epilogue in its store when it can (the

@@ -1,4 +1,5 @@
 import CKernels
+import MegaFSGraph
 
 /// Winograd F(2x2, 3x3) or F(4x4, 3x3) for a 3x3 stride-1 conv (CKernels/winograd.c): per band
 /// of tile rows, the zero-padded input band (scaled by the style when modulated) is transformed
@@ -56,7 +57,10 @@ struct WinogradConvPlan {
     /// enough GEMMs, small enough scratch.
     static func bandBudget(im2colBudget: Int) -> Int { max(1, 2 * im2colBudget) }
 
-    init?(_ g: ConvGeometry, algorithm: ConvAlgorithm, bandBudgetBytes: Int = bandBudget(im2colBudget: im2colBudgetBytes)) {
+    /// `weightsInScratch`: U is computed into the scratch on every run (`transformWeights`);
+    /// false when the caller holds it (`transformedWeights`, for a constant weight).
+    init?(_ g: ConvGeometry, algorithm: ConvAlgorithm, bandBudgetBytes: Int = bandBudget(im2colBudget: im2colBudgetBytes),
+          weightsInScratch: Bool = true) {
         guard g.kh == 3, g.kw == 3, g.sh == 1, g.sw == 1, g.dh == 1, g.dw == 1, g.groups == 1,
               g.padTop == 1, g.padLeft == 1, g.padBottom == 1, g.padRight == 1 else { return nil }
         switch algorithm {
@@ -79,14 +83,25 @@ struct WinogradConvPlan {
         paddedWidth = tile * tilesWide + 2
         bandBytes = Planner.align(g.cin * (tile * tileRows + 2) * paddedWidth * 4)
         haloBytes = Planner.align(g.cin * paddedWidth * 4)
-        weightBytes = Planner.align(k * g.cout * g.cin * 4)
+        weightBytes = weightsInScratch ? Planner.align(k * g.cout * g.cin * 4) : 0
         inputBytes = Planner.align(k * g.cin * tileRows * tilesWide * 4)
         productBytes = Planner.align(k * g.cout * tileRows * tilesWide * 4)
     }
 
     /// U from the weight [cout][cin][3][3], into scratch + weightOffset (once per run).
     func transformWeights(_ weight: UnsafePointer<Float>, scratch: UnsafeMutablePointer<Float>, threads: ThreadPartition) {
-        let u = scratch + weightOffset / 4
+        transformWeights(weight, into: scratch + weightOffset / 4, threads: threads)
+    }
+
+    /// U of a constant weight, computed once (for a plan made with `weightsInScratch: false`).
+    func transformedWeights(_ weight: Tensor) -> TensorStorage {
+        let u = TensorStorage(byteCount: products * channelsOut * channelsIn * 4)
+        transformWeights(UnsafePointer(weight.storage.pointer.assumingMemoryBound(to: Float.self)), into: u.pointer.assumingMemoryBound(to: Float.self),
+                         threads: ThreadPartition(threads: 1))
+        return u
+    }
+
+    private func transformWeights(_ weight: UnsafePointer<Float>, into u: UnsafeMutablePointer<Float>, threads: ThreadPartition) {
         let cin = Int32(channelsIn), cout = Int32(channelsOut)
         let f4 = tile == 4
         threads.forRanges(channelsOut, minPerThread: max(1, 4096 / channelsIn)) { r in
@@ -96,13 +111,13 @@ struct WinogradConvPlan {
     }
 
     /// Output rows r0..<r0+rows of one sample, as `DirectConvPlan.run` (same `halo` contract);
-    /// the weight transformed by `transformWeights` into the same scratch.
+    /// the weight transformed by `transformWeights` into the same scratch, or `weights` (U) when given.
     func run(g: ConvGeometry, x: UnsafePointer<Float>, scale: UnsafePointer<Float>?, y: UnsafeMutablePointer<Float>,
-             r0: Int, rows: Int, scratch: UnsafeMutablePointer<Float>, overInput: Bool, gemm: any GemmBackend,
-             threads: ThreadPartition) {
+             r0: Int, rows: Int, scratch: UnsafeMutablePointer<Float>, weights: UnsafePointer<Float>? = nil, overInput: Bool,
+             gemm: any GemmBackend, threads: ThreadPartition) {
         let tb = (rows + tile - 1) / tile, tw = tilesWide, wp = paddedWidth
         let tiles = tb * tw
-        let band = scratch, u = scratch + weightOffset / 4
+        let band = scratch, u = weights ?? UnsafePointer(scratch + weightOffset / 4)
         let v = scratch + inputOffset / 4, m = scratch + productOffset / 4
         fillPaddedBand(x: x, channels: g.cin, h: g.h, w: g.w, firstRow: r0 - 1, rows: tile * tb + 2, scale: scale,
                        band: band, paddedWidth: wp, halo: overInput ? scratch + haloOffset / 4 : nil, threads: threads)
