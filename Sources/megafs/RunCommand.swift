@@ -23,7 +23,8 @@ struct Run: ParsableCommand {
             Environment (for measurements and tests): \
             MEGAFS_CONV=auto|im2col|direct|winograd|winograd-f4 picks how 3x3 convolutions and \
             stride-2 transposed convolutions are computed (auto: Winograd for 3x3 stride-1 convs \
-            with 128-512 channels and 16x16 outputs or more (32x32 with AVX-512), F(4x4,3x3) \
+            with 128-512 channels and 16x16 outputs or more (32-512 channels and 32x32 with \
+            AVX-512), F(4x4,3x3) \
             from 256x256 up and F(2x2,3x3) below, the direct kernel for the other 3x3 stride-1 \
             convs at least 16 columns wide, GEMM + col2im for transposed convs, im2col + sgemm \
             for the rest and the streamed products for convs of at most 32 output columns; \

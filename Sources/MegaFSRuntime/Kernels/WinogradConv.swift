@@ -49,7 +49,14 @@ struct WinogradConvPlan {
     /// for Winograd on the encoder's 256-channel convs and 5.9 against 11.0 ms on the
     /// generator's 512-channel one; from 32x32 Winograd stays ahead (21.8 against 25.1 ms at
     /// 512 channels) or even (3.2 ms both at 128). (AMD EPYC Zen 4, 2 threads, 2026-11-30.)
-    static let autoMinChannels = 128
+    ///
+    /// With the transform of a constant weight done once, F(4x4) from 128x128 up and the output
+    /// transforms in vector lanes, Winograd also beat the AVX-512 direct kernel on the
+    /// generator's 32- and 64-channel convs: 92-101 against 134-143 ms at 1024 px x 32 and
+    /// 67-74 against 114-121 ms at 512 px x 64 (whole generator 695-735 against 786-820 ms,
+    /// three alternations); on the encoder's 64-channel convs at 64x64 it came out even. Hence
+    /// 32 channels where the best path is AVX-512; 128 on AVX2, where it was last measured.
+    static var autoMinChannels: Int { Conv3x3Path.best == .avx512 ? 32 : 128 }
     static var autoMinPixels: Int { Conv3x3Path.best == .avx512 ? 1024 : 256 }
     static let autoMaxChannelProduct = 512 * 512
 
