@@ -6,8 +6,9 @@ import Foundation
 /// 12.2-13.4 ms in a C loop over the same products, 2 threads, Zen 4). Each tensor owns its range;
 /// a tensor freed before the slab gives its whole pages back (`MADV_DONTNEED`).
 ///
-/// The price: with memory fragmented, the kernel compacts at fault time, and loading a model
-/// took up to 0.5 s longer in some runs. `MEGAFS_HUGE_PAGES=off` keeps 4 kB pages.
+/// The price: right after other processes freed their memory, the kernel took longer to find
+/// huge pages (the encoder's conv weights loaded in 1.0-1.2 s against 0.5-0.8 s, which is why
+/// the model reader keeps conv weights out). `MEGAFS_HUGE_PAGES=off` keeps 4 kB pages.
 public final class TensorSlab: @unchecked Sendable {
     /// False when `MEGAFS_HUGE_PAGES` is `off` (or `0`).
     public static let asksForHugePages: Bool = {
