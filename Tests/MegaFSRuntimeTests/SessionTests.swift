@@ -141,3 +141,33 @@ import MegaFSFormat
     let loops = try InferenceSession(graph: b.graph, options: SessionOptions(threads: 1, gemm: ReferenceGemm()))
     expectClose(try #require(try blas.run(b.feeds)[y]), try #require(try loops.run(b.feeds)[y]), relative: 1e-5, "openblas vs loops")
 }
+
+/// A run reuses the previous run's output buffer once the caller has let go of it, and never
+/// one the caller still holds; either way every output value is the new run's.
+@Test func outputBuffersAreReusedOnlyWhenReleased() throws {
+    var rng = Rng(77)
+    var b = GraphBuilder()
+    let x = b.input("x", rng.tensor([1, 3, 9, 11]))
+    b.output(b.node("Conv", [x, b.constant(rng.tensor([4, 3, 3, 3]), "w")], ["pads": .ints([1, 1, 1, 1])]))
+    let session = try InferenceSession(graph: b.graph, options: SessionOptions(threads: 2))
+    let name = b.graph.outputs[0].name
+    let feeds = (0..<3).map { _ in ["x": rng.tensor([1, 3, 9, 11])] }
+    let wants = try feeds.map { try referenceValues(b.graph, $0)[name]! }
+
+    var firstAddress: UnsafeMutableRawPointer? = nil
+    do {
+        let first = try #require(try session.run(feeds[0])[name])
+        firstAddress = first.storage.pointer
+        expectClose(first, wants[0], relative: 1e-4, "first run")
+    }
+    // The first output was released: the second run writes into its buffer.
+    let second = try #require(try session.run(feeds[1])[name])
+    #expect(second.storage.pointer == firstAddress)
+    expectClose(second, wants[1], relative: 1e-4, "second run, reused buffer")
+    // `second` is still held: the third run takes a fresh buffer and leaves it alone.
+    let kept = second.floats
+    let third = try #require(try session.run(feeds[2])[name])
+    #expect(third.storage.pointer != second.storage.pointer)
+    #expect(second.floats == kept)
+    expectClose(third, wants[2], relative: 1e-4, "third run")
+}
