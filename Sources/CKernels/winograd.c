@@ -75,6 +75,17 @@ MFS_MULTIVERSION void mfs_winograd_f2_input(const float *xpad, int cin, int c0, 
  * F(4x4) one took 2.8 % of the generator in `perf`). */
 #define WINO_OUT_STEP 16
 
+/* One output row of a step's nt tiles, o[q * WINO_OUT_STEP + t] being column q of tile t:
+ * `tile` columns per tile, the first nc of the row (tiles hang over the right edge). */
+__attribute__((always_inline)) static inline void store_row(float *yr, const float *o, int tile, int nt, int nc) {
+    if (nc == tile * nt) {
+        for (int t = 0; t < nt; t++)
+            for (int q = 0; q < tile; q++) yr[tile * t + q] = o[q * WINO_OUT_STEP + t];
+    } else {
+        for (int x = 0; x < nc; x++) yr[x] = o[(x % tile) * WINO_OUT_STEP + x / tile];
+    }
+}
+
 MFS_MULTIVERSION void mfs_winograd_f2_output(const float *m, int cout, int co0, int co1, int tb, int tw, int rows, int w,
                                              float *y, size_t ystride) {
     const size_t tiles = (size_t)tb * tw;
@@ -106,44 +117,59 @@ MFS_MULTIVERSION void mfs_winograd_f2_output(const float *m, int cout, int co0, 
                         o[0][t] = s[r][0][t] + s[r][1][t] + s[r][2][t];
                         o[1][t] = s[r][1][t] - s[r][2][t] - s[r][3][t];
                     }
-                    float *yr = yc + (size_t)(2 * ty + r) * w + x0;
-                    if (nc == 2 * nt) {
-                        for (int t = 0; t < nt; t++) { yr[2 * t] = o[0][t]; yr[2 * t + 1] = o[1][t]; }
-                    } else {
-                        for (int x = 0; x < nc; x++) yr[x] = o[x & 1][x >> 1];
-                    }
+                    store_row(yc + (size_t)(2 * ty + r) * w + x0, &o[0][0], 2, nt, nc);
                 }
             }
         }
     }
 }
 
-/* F(4x4, 3x3): G, B^T and A^T of Lavin and Gray (interpolation points 0, +-1, +-2, infinity). */
+/* F(4x4, 3x3): G, B^T and A^T of Lavin and Gray (interpolation points 0, +-1, +-2, infinity),
+ * each applied to rows and then to columns by the same function. */
+
+/* G (a, b, c)^T */
+__attribute__((always_inline)) static inline void f4_g(float a, float b, float c, float o[6]) {
+    o[0] = a / 4.0f;
+    o[1] = -(a + b + c) / 6.0f;
+    o[2] = -(a - b + c) / 6.0f;
+    o[3] = a / 24.0f + b / 12.0f + c / 6.0f;
+    o[4] = a / 24.0f - b / 12.0f + c / 6.0f;
+    o[5] = c;
+}
+
+/* B^T (a0 .. a5)^T */
+__attribute__((always_inline)) static inline void f4_bt(float a0, float a1, float a2, float a3, float a4, float a5,
+                                                        float o[6]) {
+    o[0] = (4.0f * a0 - 5.0f * a2) + a4;
+    o[1] = (a3 + a4) - 4.0f * (a1 + a2);
+    o[2] = 4.0f * (a1 - a2) + (a4 - a3);
+    o[3] = 2.0f * (a3 - a1) + (a4 - a2);
+    o[4] = 2.0f * (a1 - a3) + (a4 - a2);
+    o[5] = (4.0f * a1 - 5.0f * a3) + a5;
+}
+
+/* A^T (q0 .. q5)^T */
+__attribute__((always_inline)) static inline void f4_at(float q0, float q1, float q2, float q3, float q4, float q5,
+                                                        float o[4]) {
+    const float a = q1 + q2, b = q1 - q2, c = q3 + q4, d = q3 - q4;
+    o[0] = (q0 + a) + c;
+    o[1] = b + 2.0f * d;
+    o[2] = a + 4.0f * c;
+    o[3] = (b + 8.0f * d) + q5;
+}
 
 MFS_MULTIVERSION void mfs_winograd_f4_weights(const float *weight, int cin, int cout, int co0, int co1, float *u) {
     const size_t plane = (size_t)cout * cin;
     for (int co = co0; co < co1; co++)
         for (int ci = 0; ci < cin; ci++) {
             const float *g = weight + ((size_t)co * cin + ci) * 9;
-            float gg[6][3];   /* G g */
-            for (int j = 0; j < 3; j++) {
-                const float a = g[j], b = g[3 + j], c = g[6 + j];
-                gg[0][j] = a / 4.0f;
-                gg[1][j] = -(a + b + c) / 6.0f;
-                gg[2][j] = -(a - b + c) / 6.0f;
-                gg[3][j] = a / 24.0f + b / 12.0f + c / 6.0f;
-                gg[4][j] = a / 24.0f - b / 12.0f + c / 6.0f;
-                gg[5][j] = c;
-            }
+            float gg[3][6];   /* (G g)^T: column j of G g in gg[j] */
+            for (int j = 0; j < 3; j++) f4_g(g[j], g[3 + j], g[6 + j], gg[j]);
             float *dst = u + (size_t)co * cin + ci;
             for (int i = 0; i < 6; i++) {
-                const float a = gg[i][0], b = gg[i][1], c = gg[i][2];
-                dst[(size_t)(6 * i + 0) * plane] = a / 4.0f;
-                dst[(size_t)(6 * i + 1) * plane] = -(a + b + c) / 6.0f;
-                dst[(size_t)(6 * i + 2) * plane] = -(a - b + c) / 6.0f;
-                dst[(size_t)(6 * i + 3) * plane] = a / 24.0f + b / 12.0f + c / 6.0f;
-                dst[(size_t)(6 * i + 4) * plane] = a / 24.0f - b / 12.0f + c / 6.0f;
-                dst[(size_t)(6 * i + 5) * plane] = c;
+                float o[6];
+                f4_g(gg[0][i], gg[1][i], gg[2][i], o);
+                for (int j = 0; j < 6; j++) dst[(size_t)(6 * i + j) * plane] = o[j];
             }
         }
 }
@@ -164,30 +190,21 @@ MFS_MULTIVERSION void mfs_winograd_f4_input(const float *xpad, int cin, int c0, 
                 const int base = 4 * tx0, n = 4 * nt + 2;
                 /* B^T d, row by row */
                 for (int i = 0; i < n; i++) {
-                    const float a0 = d0[base + i], a1 = d1[base + i], a2 = d2[base + i], a3 = d3[base + i],
-                                a4 = d4[base + i], a5 = d5[base + i];
-                    t[0][i] = (4.0f * a0 - 5.0f * a2) + a4;
-                    t[1][i] = (a3 + a4) - 4.0f * (a1 + a2);
-                    t[2][i] = 4.0f * (a1 - a2) + (a4 - a3);
-                    t[3][i] = 2.0f * (a3 - a1) + (a4 - a2);
-                    t[4][i] = 2.0f * (a1 - a3) + (a4 - a2);
-                    t[5][i] = (4.0f * a1 - 5.0f * a3) + a5;
+                    float o[6];
+                    f4_bt(d0[base + i], d1[base + i], d2[base + i], d3[base + i], d4[base + i], d5[base + i], o);
+                    t[0][i] = o[0]; t[1][i] = o[1]; t[2][i] = o[2]; t[3][i] = o[3]; t[4][i] = o[4]; t[5][i] = o[5];
                 }
                 float *vt = vc + (size_t)ty * tw + tx0;
                 for (int r = 0; r < 6; r++) {
                     const float *sr = t[r];
                     float *o0 = vt + (size_t)(6 * r) * kstride, *o1 = o0 + kstride, *o2 = o1 + kstride, *o3 = o2 + kstride,
                           *o4 = o3 + kstride, *o5 = o4 + kstride;
-                    /* (B^T d) B: the same combinations on each tile's six columns */
+                    /* (B^T d) B: the same on each tile's six columns */
                     for (int tx = 0; tx < nt; tx++) {
                         const float *s = sr + 4 * tx;
-                        const float a0 = s[0], a1 = s[1], a2 = s[2], a3 = s[3], a4 = s[4], a5 = s[5];
-                        o0[tx] = (4.0f * a0 - 5.0f * a2) + a4;
-                        o1[tx] = (a3 + a4) - 4.0f * (a1 + a2);
-                        o2[tx] = 4.0f * (a1 - a2) + (a4 - a3);
-                        o3[tx] = 2.0f * (a3 - a1) + (a4 - a2);
-                        o4[tx] = 2.0f * (a1 - a3) + (a4 - a2);
-                        o5[tx] = (4.0f * a1 - 5.0f * a3) + a5;
+                        float o[6];
+                        f4_bt(s[0], s[1], s[2], s[3], s[4], s[5], o);
+                        o0[tx] = o[0]; o1[tx] = o[1]; o2[tx] = o[2]; o3[tx] = o[3]; o4[tx] = o[4]; o5[tx] = o[5];
                     }
                 }
             }
@@ -213,11 +230,9 @@ MFS_MULTIVERSION void mfs_winograd_f4_output(const float *m, int cout, int co0, 
                     const float *q0 = mt + (size_t)j * kstride + tx0, *q1 = q0 + 6 * kstride, *q2 = q1 + 6 * kstride,
                                 *q3 = q2 + 6 * kstride, *q4 = q3 + 6 * kstride, *q5 = q4 + 6 * kstride;
                     for (int t = 0; t < nt; t++) {
-                        const float a = q1[t] + q2[t], b = q1[t] - q2[t], c = q3[t] + q4[t], d = q3[t] - q4[t];
-                        s[0][j][t] = (q0[t] + a) + c;
-                        s[1][j][t] = b + 2.0f * d;
-                        s[2][j][t] = a + 4.0f * c;
-                        s[3][j][t] = (b + 8.0f * d) + q5[t];
+                        float o[4];
+                        f4_at(q0[t], q1[t], q2[t], q3[t], q4[t], q5[t], o);
+                        s[0][j][t] = o[0]; s[1][j][t] = o[1]; s[2][j][t] = o[2]; s[3][j][t] = o[3];
                     }
                 }
                 /* then along each row r, four outputs per tile */
@@ -226,21 +241,11 @@ MFS_MULTIVERSION void mfs_winograd_f4_output(const float *m, int cout, int co0, 
                 for (int r = 0; r < nr; r++) {
                     float o[4][WINO_OUT_STEP];
                     for (int t = 0; t < nt; t++) {
-                        const float a = s[r][1][t] + s[r][2][t], b = s[r][1][t] - s[r][2][t];
-                        const float c = s[r][3][t] + s[r][4][t], d = s[r][3][t] - s[r][4][t];
-                        o[0][t] = (s[r][0][t] + a) + c;
-                        o[1][t] = b + 2.0f * d;
-                        o[2][t] = a + 4.0f * c;
-                        o[3][t] = (b + 8.0f * d) + s[r][5][t];
+                        float q[4];
+                        f4_at(s[r][0][t], s[r][1][t], s[r][2][t], s[r][3][t], s[r][4][t], s[r][5][t], q);
+                        o[0][t] = q[0]; o[1][t] = q[1]; o[2][t] = q[2]; o[3][t] = q[3];
                     }
-                    float *yr = yc + (size_t)(4 * ty + r) * w + x0;
-                    if (nc == 4 * nt) {
-                        for (int t = 0; t < nt; t++) {
-                            yr[4 * t] = o[0][t]; yr[4 * t + 1] = o[1][t]; yr[4 * t + 2] = o[2][t]; yr[4 * t + 3] = o[3][t];
-                        }
-                    } else {
-                        for (int x = 0; x < nc; x++) yr[x] = o[x & 3][x >> 2];
-                    }
+                    store_row(yc + (size_t)(4 * ty + r) * w + x0, &o[0][0], 4, nt, nc);
                 }
             }
         }
