@@ -307,13 +307,14 @@ public final class ModelFileReader: @unchecked Sendable {
                          tensors: tensors, frames: frames)
     }
 
-    /// Decompresses every frame (in parallel, `options.threads`), verifies both checksums of
-    /// each, and returns the graph with its initializers and metadata. Each tensor gets its
-    /// own 64-byte aligned `TensorStorage` (the large float32 matrices in one huge-page slab); a frame is decoded into per-thread scratch buffers
-    /// and its pieces are copied out, so peak memory is the tensors plus a few frames.
     /// Float32 matrices from this size on go into the model's huge-page slab (`TensorSlab`).
     static let slabMinBytes: UInt64 = 64 << 10
 
+    /// Decompresses every frame (in parallel, `options.threads`), verifies both checksums of
+    /// each, and returns the graph with its initializers and metadata. Each tensor gets its
+    /// own 64-byte aligned `TensorStorage` (the large float32 matrices in one huge-page slab);
+    /// a frame is decoded into per-thread scratch buffers and its pieces are copied out, so
+    /// peak memory is the tensors plus a few frames.
     public func readGraph() throws -> Graph {
         try checkFrameHeaders()
         // The slab holds the large float32 matrices: the one-row linears' weights, which the
@@ -323,8 +324,9 @@ public final class ModelFileReader: @unchecked Sendable {
         // free huge pages), for no measurable gain in its run. Small and int8 tensors too, which
         // malloc can reuse once the runtime has packed and dropped them (int8 in the slab cost
         // the int8 swap 8-12 MB of peak RSS: 805 against 793 MB).
-        let storages = TensorStorage.slabbed(byteCounts: tensors.map { Int($0.byteLength) },
-                                             inSlab: tensors.map { $0.dtype == .float32 && $0.shape.count == 2 && $0.byteLength >= Self.slabMinBytes })
+        let storages = TensorStorage.slabbed(
+            byteCounts: tensors.map { Int($0.byteLength) },
+            inSlab: tensors.map { $0.dtype == .float32 && $0.shape.count == 2 && $0.byteLength >= Self.slabMinBytes })
         let maxStored = Int(frames.map(\.storedLength).max() ?? 0)
         let maxRaw = Int(frames.map(\.rawLength).max() ?? 0)
         let threads = max(1, min(options.threads, frames.count, 4 * ProcessInfo.processInfo.activeProcessorCount))

@@ -120,7 +120,6 @@ final class ConvKernel: RuntimeKernel {
         return Planner.align(Int8Gemm.packedActivationBytes(k: g.cinG * g.kh * g.kw, n: cols))
     }
     var skipsFloatWeight: Int? { int8Weights == nil && streamedInt8 == nil ? nil : w }
-    /// Output columns per GEMM of a pointwise conv.
     /// A pointwise conv with float weights and at most 4 output channels per group (the
     /// generator's ToRGB, 3) runs our own few-row product (CKernels/sgemm_smallm.c): sgemm took 10-15 ms per 1024-px
     /// ToRGB, 13-16 GFLOP/s, for a product bound by reading its input once.
@@ -129,6 +128,7 @@ final class ConvKernel: RuntimeKernel {
     }
     var pointwiseRows: Bool { !mergesBatch && Self.takesRowProduct(g, int8Weights: int8Weights) }
 
+    /// Output columns per GEMM of a pointwise conv.
     var pointwiseBlock: Int { min(g.oh * g.ow, max(256, (1 << 20) / max(1, g.coutG * 4))) }
 
     var kernelName: String { int8Weights == nil && streamedInt8 == nil ? name : name + "+int8" }
@@ -156,11 +156,13 @@ final class ConvKernel: RuntimeKernel {
         let gemmBudget = heavyWeight
             ? max(bandBudgetBytes, min(k * Self.heavyWeightColumns * 4, weightBytes, 5 * bandBudgetBytes))
             : bandBudgetBytes
+        // A float32 constant weight is transformed once, here; any other, on every call.
+        let floatWeight = constantWeight?.dtype == .float32 ? constantWeight : nil
         let winogradPlan = self.int8Weights == nil
             ? WinogradConvPlan(g, algorithm: algorithm, bandBudgetBytes: WinogradConvPlan.bandBudget(im2colBudget: bandBudgetBytes),
-                               weightsInScratch: constantWeight?.dtype != .float32)
+                               weightsInScratch: floatWeight == nil)
             : nil
-        winogradWeights = constantWeight.flatMap { w in winogradPlan.map { $0.transformedWeights(w) } }
+        winogradWeights = floatWeight.flatMap { w in winogradPlan.map { $0.transformedWeights(w) } }
         let directPlan = self.int8Weights == nil && winogradPlan == nil
             ? DirectConvPlan(g, algorithm: algorithm, bandBudgetBytes: DirectConvPlan.bandBudget(im2colBudget: bandBudgetBytes))
             : nil

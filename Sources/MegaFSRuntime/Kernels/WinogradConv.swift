@@ -100,20 +100,20 @@ struct WinogradConvPlan {
         transformWeights(weight, into: scratch + weightOffset / 4, threads: threads)
     }
 
-    /// U of a constant weight, computed once (for a plan made with `weightsInScratch: false`).
+    /// U of a constant float32 weight, computed once (for a plan made with `weightsInScratch: false`).
     func transformedWeights(_ weight: Tensor) -> TensorStorage {
+        precondition(weight.dtype == .float32, "Winograd weight of \(weight.dtype.name)")
         let u = TensorStorage(byteCount: products * channelsOut * channelsIn * 4)
-        transformWeights(UnsafePointer(weight.storage.pointer.assumingMemoryBound(to: Float.self)), into: u.pointer.assumingMemoryBound(to: Float.self),
-                         threads: ThreadPartition(threads: 1))
+        transformWeights(UnsafePointer(weight.storage.pointer.assumingMemoryBound(to: Float.self)),
+                         into: u.pointer.assumingMemoryBound(to: Float.self), threads: ThreadPartition(threads: 1))
         return u
     }
 
     private func transformWeights(_ weight: UnsafePointer<Float>, into u: UnsafeMutablePointer<Float>, threads: ThreadPartition) {
         let cin = Int32(channelsIn), cout = Int32(channelsOut)
-        let f4 = tile == 4
+        let transform = tile == 4 ? mfs_winograd_f4_weights : mfs_winograd_f2_weights
         threads.forRanges(channelsOut, minPerThread: max(1, 4096 / channelsIn)) { r in
-            if f4 { mfs_winograd_f4_weights(weight, cin, cout, Int32(r.lowerBound), Int32(r.upperBound), u) }
-            else { mfs_winograd_f2_weights(weight, cin, cout, Int32(r.lowerBound), Int32(r.upperBound), u) }
+            transform(weight, cin, cout, Int32(r.lowerBound), Int32(r.upperBound), u)
         }
     }
 
@@ -128,15 +128,11 @@ struct WinogradConvPlan {
         let v = scratch + inputOffset / 4, m = scratch + productOffset / 4
         fillPaddedBand(x: x, channels: g.cin, h: g.h, w: g.w, firstRow: r0 - 1, rows: tile * tb + 2, scale: scale,
                        band: band, paddedWidth: wp, halo: overInput ? scratch + haloOffset / 4 : nil, threads: threads)
-        let cin = g.cin, cout = g.cout, f4 = tile == 4
+        let cin = g.cin, cout = g.cout
+        let inputTransform = tile == 4 ? mfs_winograd_f4_input : mfs_winograd_f2_input
+        let outputTransform = tile == 4 ? mfs_winograd_f4_output : mfs_winograd_f2_output
         threads.forRanges(cin, minPerThread: max(1, 4096 / tiles)) { r in
-            if f4 {
-                mfs_winograd_f4_input(band, Int32(cin), Int32(r.lowerBound), Int32(r.upperBound), Int32(tb), Int32(tw),
-                                      Int32(wp), v)
-            } else {
-                mfs_winograd_f2_input(band, Int32(cin), Int32(r.lowerBound), Int32(r.upperBound), Int32(tb), Int32(tw),
-                                      Int32(wp), v)
-            }
+            inputTransform(band, Int32(cin), Int32(r.lowerBound), Int32(r.upperBound), Int32(tb), Int32(tw), Int32(wp), v)
         }
         for k in 0..<products {
             gemm.sgemm(transA: false, transB: false, m: cout, n: tiles, k: cin, alpha: 1,
@@ -145,13 +141,8 @@ struct WinogradConvPlan {
         }
         let yBand = y + r0 * g.ow, P = g.oh * g.ow, ow = g.ow
         threads.forRanges(cout, minPerThread: max(1, 4096 / tiles)) { r in
-            if f4 {
-                mfs_winograd_f4_output(m, Int32(cout), Int32(r.lowerBound), Int32(r.upperBound), Int32(tb), Int32(tw),
-                                       Int32(rows), Int32(ow), yBand, P)
-            } else {
-                mfs_winograd_f2_output(m, Int32(cout), Int32(r.lowerBound), Int32(r.upperBound), Int32(tb), Int32(tw),
-                                       Int32(rows), Int32(ow), yBand, P)
-            }
+            outputTransform(m, Int32(cout), Int32(r.lowerBound), Int32(r.upperBound), Int32(tb), Int32(tw), Int32(rows),
+                            Int32(ow), yBand, P)
         }
     }
 }
