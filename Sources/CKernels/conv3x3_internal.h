@@ -33,7 +33,7 @@ void mfs_conv3x3_avx2(const float *xpad, int cin, int rows, int w, int wp, const
                       int co0, int co1, float *y, size_t ystride);
 void mfs_conv3x3_avx512(const float *xpad, int cin, int rows, int w, int wp, const float *weight,
                         int co0, int co1, float *y, size_t ystride, const mfs_conv_epilogue *ep);
-/* Channels [co0, returned) of mfs_conv_taps in AVX-512 blocks of 8 (convtaps_avx512.c); `halo`
+/* Channels [co0, returned) of the taps conv (convtaps.c) in AVX-512 blocks of 8 (convtaps_avx512.c); `halo`
  * is the band rows beyond the output rows that a chunk of rows reads. */
 int mfs_conv_taps_avx512_blocks(const float *xpad, int cin, size_t plane, int wp, int rows, int w,
                                 const float *weight, int taps, const int *offsets, int halo, int co0,

@@ -1,5 +1,15 @@
-/* Direct convolution over a list of taps: see convtaps.h. The AVX2 path keeps 4 output
- * channels x 16 columns in 8 accumulators, as the 3x3 kernel does, with the taps in a loop. */
+/* Direct stride-1 convolution over a list of taps, on a zero-padded input band: the loops the
+ * rows product (convtaps.h, one tap) shares with the AVX-512 3x3 kernel (nine taps,
+ * convtaps_avx512.c).
+ *
+ * xpad:    channel ci, band row j, column i at xpad[ci * plane + j * wp + i].
+ * weight:  [cout][cin][taps].
+ * offsets: taps entries, tap t reads xpad at (r, x) + offsets[t] (= dy * wp + dx, >= 0).
+ * Computes y[co][r][x] = sum_ci sum_t weight[co][ci][t] * xpad[ci][r * wp + x + offsets[t]],
+ * y at y[co * ystride + r * yrow + x]. Every path sums ci in order and, per ci, the taps in
+ * order with one rounding per multiply-add (fmaf in the reference), so all paths give
+ * bit-identical results. The AVX2 path keeps 4 output channels x 16 columns in 8
+ * accumulators, as the 3x3 kernel does, with the taps in a loop. */
 #include "convtaps.h"
 #include "conv3x3_internal.h"
 #include "ckernels.h"
@@ -130,22 +140,6 @@ static void taps_avx2(const float *xpad, int cin, size_t plane, int wp, int rows
     if (coEnd < co1) taps_ref(xpad, cin, plane, wp, rows, w, weight, taps, offsets, coEnd, co1, y, ystride, yrow);
 }
 #endif
-
-void mfs_conv_taps(int path, const float *xpad, int cin, size_t plane, int wp, int rows, int w,
-                   const float *weight, int taps, const int *offsets, int co0, int co1,
-                   float *y, size_t ystride, size_t yrow) {
-#ifdef TAPS_X86
-    if (path == MFS_CONV_AVX512 && mfs_conv3x3_path_available(MFS_CONV_AVX512))
-        co0 = mfs_conv_taps_avx512_blocks(xpad, cin, plane, wp, rows, w, weight, taps, offsets, 1, co0, co1, y, ystride,
-                                          yrow, NULL);
-    if (mfs_conv_path_uses_avx2(path)) {
-        taps_avx2(xpad, cin, plane, wp, rows, w, weight, taps, offsets, co0, co1, y, ystride, yrow);
-        return;
-    }
-#endif
-    (void)path;
-    taps_ref(xpad, cin, plane, wp, rows, w, weight, taps, offsets, co0, co1, y, ystride, yrow);
-}
 
 void mfs_sgemm_rows(int path, const float *weight, int k, const float *x, size_t ldx, int n, int m0, int m1, float *y,
                     size_t ldy) {

@@ -133,8 +133,6 @@ span8(const float *xc, const float *w0, size_t wstride, int cn, size_t plane, in
         span8(xc, w0, wstride, cn, plane, T, offsets, n, y, ystride, accumulate, ep, co, aoff);                 \
     }
 SPAN8_FOR(9)
-SPAN8_FOR(4)
-SPAN8_FOR(2)
 SPAN8_FOR(1)
 
 AVX512_TARGET static void span8_any(const float *xc, const float *w0, size_t wstride, int cn, size_t plane, int taps,
@@ -146,14 +144,14 @@ AVX512_TARGET static void span8_any(const float *xc, const float *w0, size_t wst
 typedef void (*span8_fn)(const float *, const float *, size_t, int, size_t, int, const int *, int, float *, size_t, int,
                          const mfs_conv_epilogue *, int, size_t);
 
-/* Output channels [co0, co0 + 8k) of mfs_conv_taps (convtaps.h) in blocks of 8, with the loop
+/* Output channels [co0, co0 + 8k) of a direct conv over a list of taps (convtaps.c) in blocks of 8, with the loop
  * orders of conv3x3_internal.h (`halo`: band rows beyond the output rows a chunk reads).
  * Returns the first channel left (fewer than 8), for the caller's AVX2 code. */
 AVX512_TARGET int mfs_conv_taps_avx512_blocks(const float *xpad, int cin, size_t plane, int wp, int rows, int w,
                                               const float *weight, int taps, const int *offsets, int halo, int co0,
                                               int co1, float *y, size_t ystride, size_t yrow,
                                               const mfs_conv_epilogue *ep) {
-    const span8_fn span = taps == 9 ? span8_9 : taps == 4 ? span8_4 : taps == 2 ? span8_2 : taps == 1 ? span8_1 : span8_any;
+    const span8_fn span = taps == 9 ? span8_9 : taps == 1 ? span8_1 : span8_any;
     const size_t wstride = (size_t)cin * taps;
     const int coEnd = co0 + (co1 - co0) / 8 * 8;
     const int passChannels = cin < MFS_CONV_CI_PASS ? cin : MFS_CONV_CI_PASS;

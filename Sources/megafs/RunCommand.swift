@@ -25,11 +25,12 @@ struct Run: ParsableCommand {
             stride-2 transposed convolutions are computed (auto: Winograd for 3x3 stride-1 convs \
             with 128-512 channels and 16x16 outputs or more (32-512 channels and 32x32 with \
             AVX-512), F(4x4,3x3) \
-            from 256x256 up and F(2x2,3x3) below, the direct kernel for the other 3x3 stride-1 \
-            convs at least 16 columns wide, GEMM + col2im for transposed convs, im2col + sgemm \
+            from 128x128 up and F(2x2,3x3) below, the direct kernel for the other 3x3 stride-1 \
+            convs at least 16 columns wide and for 3x3 stride-2 transposed convs with at least \
+            16 input columns, GEMM + col2im for the other transposed convs, im2col + sgemm \
             for the rest and the streamed products for convs of at most 32 output columns; \
-            im2col: im2col + sgemm for all of those; direct: the direct 3x3 and sub-pixel \
-            kernels; winograd: Winograd for every 3x3 stride-1 conv; winograd-f4: F(4x4,3x3) for \
+            im2col: im2col + sgemm (and GEMM + col2im) for all of those; direct: the direct \
+            kernels wherever they apply; winograd: Winograd for every 3x3 stride-1 conv; winograd-f4: F(4x4,3x3) for \
             all of them); MEGAFS_CONV3X3_PATH=ref|avx2|avx512 forces the code path of our own \
             kernels; MEGAFS_GEMV=openblas runs one-row linears (the FTM swapper's) with \
             OpenBLAS's sgemv instead of our streaming GEMV; MEGAFS_HUGE_PAGES=off loads the \

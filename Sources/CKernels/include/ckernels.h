@@ -17,6 +17,7 @@ mfs_cpu_features mfs_detect_cpu(void);
 
 #include "conv3x3.h"
 #include "convtaps.h"
+#include "convtranspose.h"
 #include "sgemm_nt.h"
 #include "sgemm_smallm.h"
 #include "winograd.h"

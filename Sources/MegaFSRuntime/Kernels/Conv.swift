@@ -486,8 +486,8 @@ final class DepthwiseConvKernel: RuntimeKernel {
 }
 
 /// Transposed 2-D convolution: GEMM (W^T X) per band of input rows, then col2im scatter-add
-/// per output channel (threads own channels); or, for the 3x3 stride-2 case with a constant
-/// weight, the four sub-pixel phases as direct convs (`SubPixelConvTransposePlan`). Optional
+/// per output channel (threads own channels); or, for StyleGAN2's 3x3 stride-2 case, the
+/// direct kernel with input columns in vector lanes (`DirectConvTransposePlan`). Optional
 /// modulation (input scaled per band), an upfirdn2d blur on the result (StyleGAN2's
 /// upsampling conv), and a fused epilogue.
 final class ConvTransposeKernel: RuntimeKernel {
@@ -511,31 +511,26 @@ final class ConvTransposeKernel: RuntimeKernel {
     /// transposed conv's output until the blur has read it (nil: a whole plane per channel).
     /// At 1024 px the whole planes took 134 MB of scratch; the window takes a few MB.
     let windowRows: Int?
-    /// Set when the sub-pixel phases run instead of GEMM + col2im (its scratch is `colBytes`).
-    let subPixel: SubPixelConvTransposePlan?
-    /// The weight came from int8 values: the sub-pixel plan holds it, so the float weight
-    /// (a DequantizeLinear step) is not needed.
-    let packsQuantizedWeight: Bool
+    /// Set when the direct 3x3 stride-2 kernel runs instead of GEMM + col2im (its scratch is
+    /// `colBytes`).
+    let direct: DirectConvTransposePlan?
 
     var kernelName: String { name }
     var flops: Double { g.transposedFlops }
     var scratchBytes: Int { colBytes + xBandBytes + tBytes + demodBytes }
-    var skipsFloatWeight: Int? { packsQuantizedWeight ? w : nil }
 
-    /// `constantWeight`: the weight's values when known at build time (the sub-pixel path packs them).
     init(geometry g: ConvGeometry, x: Int, w: Int, y: Int, modulation: Modulation?,
          blur: (geometry: UpFirDnGeometry, kernel: [Float])?, epilogue: ConvEpilogue, algorithm: ConvAlgorithm = .auto,
-         bandBudgetBytes: Int = im2colBudgetBytes, constantWeight: @autoclosure () -> Tensor? = nil, weightIsQuantized: Bool = false) {
+         bandBudgetBytes: Int = im2colBudgetBytes) {
         self.g = g; self.x = x; self.w = w; self.y = y
         self.modulation = modulation; self.blur = blur; self.epilogue = epilogue
         blurSeparable = blur.flatMap { SeparableFilter($0.kernel, kh: $0.geometry.kh, kw: $0.geometry.kw) }
-        subPixel = SubPixelConvTransposePlan(g, weight: constantWeight(), algorithm: algorithm)
-        packsQuantizedWeight = subPixel != nil && weightIsQuantized
+        direct = DirectConvTransposePlan(g, blur: blur?.geometry, algorithm: algorithm)
         let m = g.coutG * g.kh * g.kw
         let rowBytes = m * g.w * 4
         bandRows = max(1, min(g.h, bandBudgetBytes / max(1, rowBytes)))
-        if let subPixel {
-            colBytes = subPixel.scratchBytes
+        if let direct {
+            colBytes = direct.scratchBytes
             xBandBytes = 0
             scalesWeight = false
         } else {
@@ -544,17 +539,17 @@ final class ConvTransposeKernel: RuntimeKernel {
             xBandBytes = modulation == nil ? 0
                 : scalesWeight ? ((g.cinG * m * 4 + 63) / 64) * 64 : ((g.cinG * bandRows * g.w * 4 + 63) / 64) * 64
         }
-        if let blur, subPixel == nil, blur.geometry.up == 1 {
+        if let blur, direct == nil, blur.geometry.up == 1 {
             // The rows one band writes, plus the rows still accumulating and the blur's reach.
             let rows = (bandRows - 1) * g.sh + (g.kh - 1) * g.dh + blur.geometry.kh + 1
             windowRows = rows < g.oh ? rows : nil
         } else {
             windowRows = nil
         }
-        tBytes = blur != nil ? ((g.cout * (windowRows ?? g.oh) * g.ow * 4 + 63) / 64) * 64 : 0
+        tBytes = blur != nil && direct == nil ? ((g.cout * (windowRows ?? g.oh) * g.ow * 4 + 63) / 64) * 64 : 0
         demodBytes = modulation?.demodulate == true ? ((g.cout * 4 + 63) / 64) * 64 : 0
         var n = modulation != nil ? "modconvtranspose" : "convtranspose"
-        if let subPixel { n += "(subpixel-\(subPixel.path))" }
+        if let direct { n += "(direct-\(direct.path))" }
         if blur != nil { n += "+blur" }
         name = n
     }
@@ -580,6 +575,23 @@ final class ConvTransposeKernel: RuntimeKernel {
                 if m.demodulate { m.demodulation(style!, cin: g.cin, cout: g.cout, into: dBuf); demod = true }
             }
             let xn = px + n * g.cin * HW
+            if let direct {
+                let yn = py + n * g.cout * finalP, dScale = demod ? UnsafePointer(dBuf) : nil
+                let scratch = SendablePointer(col), out = SendablePointer(yn)
+                let rowLength = blur?.geometry.ow ?? g.ow, finishes = !epilogue.isIdentity || demod
+                withBlurKernel { blurArgs in
+                    threads.forRanges(g.cout) { channels in
+                        direct.run(g: g, x: xn, weight: pw, scale: style, blur: blurArgs, y: out.p, scratch: scratch.p,
+                                   channels: channels) { c, rows in
+                            guard finishes else { return }
+                            let p0 = rows.lowerBound * rowLength
+                            ep.apply(out.p + c * finalP + p0, count: rows.count * rowLength, n: n, c: c, p0: p0,
+                                     scale: dScale?[c] ?? 1)
+                        }
+                    }
+                }
+                continue
+            }
             let target = blur != nil ? tBuf : py + n * g.cout * OP
             if let window = windowRows, let blur {
                 runBlurredInWindow(ctx, n: n, x: xn, weight: pw, style: style, window: tBuf, windowRows: window,
@@ -587,38 +599,34 @@ final class ConvTransposeKernel: RuntimeKernel {
                                    col: col, xBand: xBand)
                 continue
             }
-            if let subPixel {
-                subPixel.run(g: g, x: xn, scale: style, out: target, scratch: col, threads: threads)
-            } else {
-                threads.forRanges(g.cout * OP, minPerThread: 65536) { r in
-                    (target + r.lowerBound).initialize(repeating: 0, count: r.count)
-                }
-                for grp in 0..<g.groups {
-                    let xg = xn + grp * g.cinG * HW
-                    let wg = scalesWeight ? UnsafePointer(scaledWeight(pw, style: style!, into: xBand, threads: threads))
-                        : pw + grp * g.cinG * M
-                    let tg = target + grp * g.coutG * OP
-                    var r0 = 0
-                    while r0 < g.h {
-                        let rows = min(bandRows, g.h - r0)
-                        let cols = rows * g.w
-                        var b = xg + r0 * g.w
-                        var ldb = HW
-                        if let s = style, !scalesWeight {
-                            let sg = s + grp * g.cinG
-                            let src = b
-                            threads.forEach(g.cinG, minPerThread: max(1, 16384 / cols)) { i in
-                                let si = sg[i], from = src + i * HW, to = xBand + i * cols
-                                for j in 0..<cols { to[j] = from[j] * si }
-                            }
-                            b = UnsafePointer(xBand); ldb = cols
+            threads.forRanges(g.cout * OP, minPerThread: 65536) { r in
+                (target + r.lowerBound).initialize(repeating: 0, count: r.count)
+            }
+            for grp in 0..<g.groups {
+                let xg = xn + grp * g.cinG * HW
+                let wg = scalesWeight ? UnsafePointer(scaledWeight(pw, style: style!, into: xBand, threads: threads))
+                    : pw + grp * g.cinG * M
+                let tg = target + grp * g.coutG * OP
+                var r0 = 0
+                while r0 < g.h {
+                    let rows = min(bandRows, g.h - r0)
+                    let cols = rows * g.w
+                    var b = xg + r0 * g.w
+                    var ldb = HW
+                    if let s = style, !scalesWeight {
+                        let sg = s + grp * g.cinG
+                        let src = b
+                        threads.forEach(g.cinG, minPerThread: max(1, 16384 / cols)) { i in
+                            let si = sg[i], from = src + i * HW, to = xBand + i * cols
+                            for j in 0..<cols { to[j] = from[j] * si }
                         }
-                        ctx.gemm.sgemm(transA: true, transB: false, m: M, n: cols, k: g.cinG, alpha: 1,
-                                       a: wg, lda: M, b: b, ldb: ldb, beta: 0, c: col, ldc: cols)
-                        col2im(col, into: tg, planeStride: OP, rowBase: 0, planeRows: g.oh,
-                               inputRows: r0..<(r0 + rows), threads: threads)
-                        r0 += rows
+                        b = UnsafePointer(xBand); ldb = cols
                     }
+                    ctx.gemm.sgemm(transA: true, transB: false, m: M, n: cols, k: g.cinG, alpha: 1,
+                                   a: wg, lda: M, b: b, ldb: ldb, beta: 0, c: col, ldc: cols)
+                    col2im(col, into: tg, planeStride: OP, rowBase: 0, planeRows: g.oh,
+                           inputRows: r0..<(r0 + rows), threads: threads)
+                    r0 += rows
                 }
             }
             if let blur {
@@ -639,6 +647,12 @@ final class ConvTransposeKernel: RuntimeKernel {
                 }
             }
         }
+    }
+
+    private func withBlurKernel<R>(
+        _ body: ((geometry: UpFirDnGeometry, kernel: UnsafePointer<Float>, separable: SeparableFilter?)?) -> R) -> R {
+        guard let blur else { return body(nil) }
+        return blur.kernel.withUnsafeBufferPointer { kb in body((blur.geometry, kb.baseAddress!, blurSeparable)) }
     }
 
     /// One sample through GEMM + col2im into the window, band by band; after each band the

@@ -30,14 +30,13 @@ enum Conv3x3Path: Int32, CaseIterable, CustomStringConvertible, Sendable {
 /// How a convolution that could run either way is computed: `SessionOptions.convAlgorithm`,
 /// else `MEGAFS_CONV` (auto, im2col, direct), else auto.
 ///
-/// auto: the direct kernel for 3x3 stride-1 convs, GEMM + col2im for stride-2 transposed
-/// convs, im2col + sgemm for the rest. Measured in the generator at 1024 px on the 2-core AVX2
-/// VM, 2 threads, alternating processes (2026-11-29): the direct 3x3 convs took 170-240 ms per
-/// 19.3-GFLOP layer (81-113 GFLOP/s) against 170-357 ms for im2col + OpenBLAS, the widest
-/// gap at 32-128 channels x 256-1024 px, where the GEMM is thin; once the direct kernel
-/// could write over its input the arena stayed at 212 MB. GEMM + col2im beat the sub-pixel
-/// transposed conv (813 against 951 ms over the eight layers). On AVX-512 machines
-/// OpenBLAS's kernels are wider, while ours are AVX2: measure there before trusting this.
+/// auto: Winograd or the direct kernel for 3x3 stride-1 convs (see `WinogradConvPlan`), the
+/// direct transposed kernel for StyleGAN2's 3x3 stride-2 transposed convs from 16 input columns
+/// (`DirectConvTransposePlan`) and GEMM + col2im below, im2col + sgemm for the rest. Measured
+/// in the generator at 1024 px on the 2-core AVX2 VM, 2 threads, alternating processes
+/// (2026-11-29): the direct 3x3 convs took 170-240 ms per 19.3-GFLOP layer (81-113 GFLOP/s)
+/// against 170-357 ms for im2col + OpenBLAS, the widest gap at 32-128 channels x 256-1024 px,
+/// where the GEMM is thin. direct: the direct kernels wherever they apply.
 public enum ConvAlgorithm: String, Sendable, CaseIterable {
     case auto, im2col, direct
     /// Winograd for every 3x3 stride-1 conv (auto takes it for wide ones only), F(4x4, 3x3) on

@@ -140,20 +140,14 @@ enum ConvBuilder {
             guard b.elementCount == g.cout else { return nil }
             ep.bias = b.slot
         }
-        // The weight's values, dequantized at most once (demodulation and the sub-pixel
-        // path both need them, other kernels not at all).
-        var dequantizedWeight: Tensor?? = nil
-        func weightValues() -> Tensor? {
-            if dequantizedWeight == nil { dequantizedWeight = .some(w.constant ?? w.quantized?.dequantized()) }
-            return dequantizedWeight!
-        }
         var modulation: Modulation? = nil
         if fused, let s = req.input(3) {
             guard g.groups == 1, s.shape.count == 2, s.shape[1] == g.cin, s.shape[0] == 1 || s.shape[0] == g.n else { return nil }
             let demod = (node.int("demodulate") ?? 0) != 0
             var wsq: [Float] = []
             if demod {
-                guard let wc = weightValues() else { return nil }
+                // The weight's values (dequantized if int8): only the demodulation reads them here.
+                guard let wc = w.constant ?? w.quantized?.dequantized() else { return nil }
                 wsq = Modulation.weightSquares(wc, transposed: transposed)
             }
             modulation = Modulation(style: s.slot, styleRows: s.shape[0], demodulate: demod,
@@ -174,9 +168,7 @@ enum ConvBuilder {
         }
         if transposed {
             return ConvTransposeKernel(geometry: g, x: x.slot, w: w.slot, y: y.slot, modulation: modulation,
-                                       blur: blur, epilogue: ep, algorithm: req.convAlgorithm, bandBudgetBytes: req.bandBudgetBytes,
-                                       constantWeight: weightValues(),
-                                       weightIsQuantized: w.constant == nil && w.quantized != nil)
+                                       blur: blur, epilogue: ep, algorithm: req.convAlgorithm, bandBudgetBytes: req.bandBudgetBytes)
         }
         if modulation == nil && g.cinG == 1 && g.coutG == 1 {
             return DepthwiseConvKernel(geometry: g, x: x.slot, w: w.slot, y: y.slot, epilogue: ep)

@@ -234,7 +234,7 @@ enum Planner {
         }
 
         // A DequantizeLinear whose every reader uses the int8 weight directly (dynamic int8
-        // convs, the sub-pixel transposed conv, the int8 GEMV) does not run (its buffer stays
+        // convs, the int8 GEMV) does not run (its buffer stays
         // planned, but nothing writes or reads it).
         do {
             var readers: [Int: [Int]] = [:]
