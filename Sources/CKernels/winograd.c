@@ -32,14 +32,14 @@ MFS_MULTIVERSION void mfs_winograd_f2_weights(const float *weight, int cin, int 
  * (4 x 514 floats) whatever the model's width. */
 #define WINO_CHUNK_TILES 256
 
-MFS_MULTIVERSION void mfs_winograd_f2_input(const float *xpad, int cin, int c0, int c1, int tb, int tw, int wp, float *v) {
-    const size_t tiles = (size_t)tb * tw;
-    const size_t kstride = (size_t)cin * tiles;
+MFS_MULTIVERSION void mfs_winograd_f2_input(const float *xpad, int cin, int c0, int c1, int tb, int tw, int wp, float *v,
+                                            size_t ld) {
+    const size_t kstride = (size_t)cin * ld;
     const size_t xplane = (size_t)(2 * tb + 2) * wp;
     float t[4][2 * WINO_CHUNK_TILES + 2];
     for (int ci = c0; ci < c1; ci++) {
         const float *x = xpad + ci * xplane;
-        float *vc = v + (size_t)ci * tiles;
+        float *vc = v + (size_t)ci * ld;
         for (int ty = 0; ty < tb; ty++) {
             const float *d0 = x + (size_t)(2 * ty) * wp, *d1 = d0 + wp, *d2 = d1 + wp, *d3 = d2 + wp;
             for (int tx0 = 0; tx0 < tw; tx0 += WINO_CHUNK_TILES) {
@@ -86,12 +86,11 @@ __attribute__((always_inline)) static inline void store_row(float *yr, const flo
     }
 }
 
-MFS_MULTIVERSION void mfs_winograd_f2_output(const float *m, int cout, int co0, int co1, int tb, int tw, int rows, int w,
-                                             float *y, size_t ystride) {
-    const size_t tiles = (size_t)tb * tw;
-    const size_t kstride = (size_t)cout * tiles;
+MFS_MULTIVERSION void mfs_winograd_f2_output(const float *m, size_t ld, int cout, int co0, int co1, int tb, int tw,
+                                             int rows, int w, float *y, size_t ystride) {
+    const size_t kstride = (size_t)cout * ld;
     for (int co = co0; co < co1; co++) {
-        const float *mc = m + (size_t)co * tiles;
+        const float *mc = m + (size_t)co * ld;
         float *yc = y + (size_t)co * ystride;
         for (int ty = 0; ty < tb && 2 * ty < rows; ty++) {
             const float *mt = mc + (size_t)ty * tw;
@@ -174,14 +173,14 @@ MFS_MULTIVERSION void mfs_winograd_f4_weights(const float *weight, int cin, int 
         }
 }
 
-MFS_MULTIVERSION void mfs_winograd_f4_input(const float *xpad, int cin, int c0, int c1, int tb, int tw, int wp, float *v) {
-    const size_t tiles = (size_t)tb * tw;
-    const size_t kstride = (size_t)cin * tiles;
+MFS_MULTIVERSION void mfs_winograd_f4_input(const float *xpad, int cin, int c0, int c1, int tb, int tw, int wp, float *v,
+                                            size_t ld) {
+    const size_t kstride = (size_t)cin * ld;
     const size_t xplane = (size_t)(4 * tb + 2) * wp;
     float t[6][4 * WINO_CHUNK_TILES + 2];
     for (int ci = c0; ci < c1; ci++) {
         const float *x = xpad + ci * xplane;
-        float *vc = v + (size_t)ci * tiles;
+        float *vc = v + (size_t)ci * ld;
         for (int ty = 0; ty < tb; ty++) {
             const float *d0 = x + (size_t)(4 * ty) * wp, *d1 = d0 + wp, *d2 = d1 + wp, *d3 = d2 + wp, *d4 = d3 + wp,
                         *d5 = d4 + wp;
@@ -212,12 +211,11 @@ MFS_MULTIVERSION void mfs_winograd_f4_input(const float *xpad, int cin, int c0, 
     }
 }
 
-MFS_MULTIVERSION void mfs_winograd_f4_output(const float *m, int cout, int co0, int co1, int tb, int tw, int rows, int w,
-                                             float *y, size_t ystride) {
-    const size_t tiles = (size_t)tb * tw;
-    const size_t kstride = (size_t)cout * tiles;
+MFS_MULTIVERSION void mfs_winograd_f4_output(const float *m, size_t ld, int cout, int co0, int co1, int tb, int tw,
+                                             int rows, int w, float *y, size_t ystride) {
+    const size_t kstride = (size_t)cout * ld;
     for (int co = co0; co < co1; co++) {
-        const float *mc = m + (size_t)co * tiles;
+        const float *mc = m + (size_t)co * ld;
         float *yc = y + (size_t)co * ystride;
         for (int ty = 0; ty < tb && 4 * ty < rows; ty++) {
             const float *mt = mc + (size_t)ty * tw;

@@ -14,6 +14,7 @@ import MegaFSGraph
     for (algorithm, tile) in [(ConvAlgorithm.winograd, 2), (.winogradF4, 4)] {
         for (cin, cout, h, w, n) in [(5, 7, 9, 11, 1), (6, 6, 23, 24, 2), (4, 3, 1, 40, 1), (3, 5, 33, 1, 1), (8, 4, 13, 6, 1),
                                      (3, 2, 14, 18, 1),   // rows and columns 2 past a multiple of 4
+                                     (9, 19, 17, 21, 1),  // two 8-row blocks of the product and a tail
                                      (2, 3, 3, 1030, 1)] {  // 258 (515) tiles a row: two chunks of the input transform
             var b = GraphBuilder()
             let x = b.input("x", rng.tensor([n, cin, h, w]))
@@ -55,7 +56,7 @@ import MegaFSGraph
                         while r0 < g.oh {
                             let rows = min(plan.rows, g.oh - r0)
                             plan.run(g: g, x: xb.baseAddress!, scale: nil, y: yb.baseAddress!, r0: r0, rows: rows, scratch: scratch,
-                                     overInput: false, gemm: OpenBLASGemm(), threads: ThreadPartition(threads: 2))
+                                     overInput: false, threads: ThreadPartition(threads: 2))
                             r0 += rows
                         }
                     }
@@ -65,6 +66,44 @@ import MegaFSGraph
             outputs.append(y)
         }
         #expect(zip(outputs[0], outputs[1]).allSatisfy { $0.bitPattern == $1.bitPattern }, "\(algorithm): bands change nothing")
+    }
+}
+
+/// The products' code paths (AVX-512, AVX2, scalar) give the same bits, with output channels
+/// around the 8-row blocks of the AVX-512 tile and tile counts around its 32 columns.
+@Test func winogradProductPathsGiveTheSameBits() throws {
+    var rng = Rng(4246)
+    let paths = Conv3x3Path.allCases.filter(\.isAvailable)
+    for (cin, cout, side) in [(9, 17, 30), (3, 8, 9), (70, 24, 16)] {
+        var g = ConvGeometry()
+        g.n = 1; g.cin = cin; g.h = side; g.w = side; g.cout = cout; g.kh = 3; g.kw = 3; g.oh = side; g.ow = side
+        g.padTop = 1; g.padLeft = 1; g.padBottom = 1; g.padRight = 1
+        let x = (0..<(cin * side * side)).map { _ in rng.float() }
+        let weight = (0..<(cout * cin * 9)).map { _ in rng.float() }
+        for algorithm in [ConvAlgorithm.winograd, .winogradF4] {
+            var outputs: [[Float]] = []
+            for path in paths {
+                let plan = try #require(WinogradConvPlan(g, algorithm: algorithm, path: path))
+                let scratch = UnsafeMutablePointer<Float>.allocate(capacity: plan.scratchBytes / 4)
+                defer { scratch.deallocate() }
+                var y = [Float](repeating: .nan, count: cout * side * side)
+                x.withUnsafeBufferPointer { xb in
+                    weight.withUnsafeBufferPointer { wb in
+                        y.withUnsafeMutableBufferPointer { yb in
+                            plan.transformWeights(wb.baseAddress!, scratch: scratch, threads: ThreadPartition(threads: 2))
+                            plan.run(g: g, x: xb.baseAddress!, scale: nil, y: yb.baseAddress!, r0: 0, rows: side, scratch: scratch,
+                                     overInput: false, threads: ThreadPartition(threads: 2))
+                        }
+                    }
+                }
+                #expect(!y.contains { $0.isNaN }, "\(algorithm) \(path): every output written")
+                outputs.append(y)
+            }
+            for (i, y) in outputs.enumerated().dropFirst() {
+                #expect(zip(y, outputs[0]).allSatisfy { $0.bitPattern == $1.bitPattern },
+                        "\(algorithm) \(cin)->\(cout) \(side)px: \(paths[i]) differs from \(paths[0])")
+            }
+        }
     }
 }
 

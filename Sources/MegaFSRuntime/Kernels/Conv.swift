@@ -372,7 +372,7 @@ final class ConvKernel: RuntimeKernel {
                         var epilogueDone = false
                         if let winograd {
                             winograd.run(g: g, x: xg, scale: sg, y: yg, r0: r0, rows: rows, scratch: col, weights: uPrecomputed,
-                                         overInput: overInput, gemm: ctx.gemm, threads: threads)
+                                         overInput: overInput, threads: threads)
                         } else if let direct {
                             // The kernel applies the epilogue in its store when it can (the
                             // separate pass cost 7-12 ms per 512-1024 px generator layer).

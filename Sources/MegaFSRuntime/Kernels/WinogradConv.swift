@@ -4,7 +4,7 @@ import MegaFSGraph
 /// Winograd F(2x2, 3x3) or F(4x4, 3x3) for a 3x3 stride-1 conv (CKernels/winograd.c): per band
 /// of tile rows, the zero-padded input band (scaled by the style when modulated) is transformed
 /// into 16 (36) matrices V[k] [cin x tiles], multiplied by the transformed weight U[k]
-/// [cout x cin] with sgemm, and the products transformed back to 2x2 (4x4) output tiles. 2.25x
+/// [cout x cin] with our rows product (`mfs_sgemm_rows`), and the products transformed back to 2x2 (4x4) output tiles. 2.25x
 /// (4x) fewer multiplies than the direct conv, in GEMMs as wide as the channel counts: it pays
 /// where both are wide.
 struct WinogradConvPlan {
@@ -19,6 +19,8 @@ struct WinogradConvPlan {
     let paddedWidth: Int
     let channelsIn: Int, channelsOut: Int
     let bandBytes: Int, haloBytes: Int, weightBytes: Int, inputBytes: Int, productBytes: Int
+    /// The code path of the products (the transforms pick theirs when the program loads).
+    let path: Conv3x3Path
 
     /// Output rows per band.
     var rows: Int { tile * tileRows }
@@ -67,7 +69,7 @@ struct WinogradConvPlan {
     /// `weightsInScratch`: U is computed into the scratch on every run (`transformWeights`);
     /// false when the caller holds it (`transformedWeights`, for a constant weight).
     init?(_ g: ConvGeometry, algorithm: ConvAlgorithm, bandBudgetBytes: Int = bandBudget(im2colBudget: im2colBudgetBytes),
-          weightsInScratch: Bool = true) {
+          weightsInScratch: Bool = true, path: Conv3x3Path = .best) {
         guard g.kh == 3, g.kw == 3, g.sh == 1, g.sw == 1, g.dh == 1, g.dw == 1, g.groups == 1,
               g.padTop == 1, g.padLeft == 1, g.padBottom == 1, g.padRight == 1 else { return nil }
         switch algorithm {
@@ -79,6 +81,7 @@ struct WinogradConvPlan {
         }
         let tile = algorithm == .winogradF4 || g.oh * g.ow >= Self.f4MinPixels ? 4 : 2
         self.tile = tile
+        self.path = path
         let k = (tile + 2) * (tile + 2)
         channelsIn = g.cin; channelsOut = g.cout
         tilesWide = (g.ow + tile - 1) / tile
@@ -91,8 +94,14 @@ struct WinogradConvPlan {
         bandBytes = Planner.align(g.cin * (tile * tileRows + 2) * paddedWidth * 4)
         haloBytes = Planner.align(g.cin * paddedWidth * 4)
         weightBytes = weightsInScratch ? Planner.align(k * g.cout * g.cin * 4) : 0
-        inputBytes = Planner.align(k * g.cin * tileRows * tilesWide * 4)
-        productBytes = Planner.align(k * g.cout * tileRows * tilesWide * 4)
+        inputBytes = Planner.align(k * g.cin * Self.rowStride(tiles: tileRows * tilesWide) * 4)
+        productBytes = Planner.align(k * g.cout * Self.rowStride(tiles: tileRows * tilesWide) * 4)
+    }
+
+    /// The row stride of V and M for a band of `tiles`: an odd number of cache lines, so that
+    /// the rows a GEMM tile reads in turn fall in different cache sets.
+    static func rowStride(tiles: Int) -> Int {
+        return ((tiles + 15) / 16 | 1) * 16
     }
 
     /// U from the weight [cout][cin][3][3], into scratch + weightOffset (once per run).
@@ -121,9 +130,9 @@ struct WinogradConvPlan {
     /// the weight transformed by `transformWeights` into the same scratch, or `weights` (U) when given.
     func run(g: ConvGeometry, x: UnsafePointer<Float>, scale: UnsafePointer<Float>?, y: UnsafeMutablePointer<Float>,
              r0: Int, rows: Int, scratch: UnsafeMutablePointer<Float>, weights: UnsafePointer<Float>? = nil, overInput: Bool,
-             gemm: any GemmBackend, threads: ThreadPartition) {
+             threads: ThreadPartition) {
         let tb = (rows + tile - 1) / tile, tw = tilesWide, wp = paddedWidth
-        let tiles = tb * tw
+        let tiles = tb * tw, ld = Self.rowStride(tiles: tiles)
         let band = scratch, u = weights ?? UnsafePointer(scratch + weightOffset / 4)
         let v = scratch + inputOffset / 4, m = scratch + productOffset / 4
         fillPaddedBand(x: x, channels: g.cin, h: g.h, w: g.w, firstRow: r0 - 1, rows: tile * tb + 2, scale: scale,
@@ -132,16 +141,24 @@ struct WinogradConvPlan {
         let inputTransform = tile == 4 ? mfs_winograd_f4_input : mfs_winograd_f2_input
         let outputTransform = tile == 4 ? mfs_winograd_f4_output : mfs_winograd_f2_output
         threads.forRanges(cin, minPerThread: max(1, 4096 / tiles)) { r in
-            inputTransform(band, Int32(cin), Int32(r.lowerBound), Int32(r.upperBound), Int32(tb), Int32(tw), Int32(wp), v)
+            inputTransform(band, Int32(cin), Int32(r.lowerBound), Int32(r.upperBound), Int32(tb), Int32(tw), Int32(wp), v, ld)
         }
-        for k in 0..<products {
-            gemm.sgemm(transA: false, transB: false, m: cout, n: tiles, k: cin, alpha: 1,
-                       a: u + k * cout * cin, lda: cin, b: v + k * cin * tiles, ldb: tiles, beta: 0,
-                       c: m + k * cout * tiles, ldc: tiles)
+        // The products on our rows product (8 rows of U x 32 tiles per register tile, all of cin
+        // per tile), reading V and writing M in place: sgemm packed V and zeroed M first for
+        // every one of them, which cost as much as its multiplies at 32-64 channels.
+        let blocks = (cout + 7) / 8, path = self.path.rawValue, vIn = UnsafePointer(v), mOut = SendablePointer(m)
+        threads.forRanges(products * blocks) { r in
+            var i = r.lowerBound
+            while i < r.upperBound {
+                let k = i / blocks, b0 = i % blocks, b1 = min(blocks, b0 + (r.upperBound - i))
+                mfs_sgemm_rows(path, u + k * cout * cin, Int32(cin), vIn + k * cin * ld, ld, Int32(tiles),
+                               Int32(b0 * 8), Int32(min(cout, b1 * 8)), mOut.p + k * cout * ld, ld)
+                i += b1 - b0
+            }
         }
         let yBand = y + r0 * g.ow, P = g.oh * g.ow, ow = g.ow
         threads.forRanges(cout, minPerThread: max(1, 4096 / tiles)) { r in
-            outputTransform(m, Int32(cout), Int32(r.lowerBound), Int32(r.upperBound), Int32(tb), Int32(tw), Int32(rows),
+            outputTransform(m, ld, Int32(cout), Int32(r.lowerBound), Int32(r.upperBound), Int32(tb), Int32(tw), Int32(rows),
                             Int32(ow), yBand, P)
         }
     }
