@@ -40,9 +40,13 @@ public enum Postprocess {
         let range = hi - lo
         let plane = h * w
         var out = [Float](repeating: 0, count: plane * 3)
-        for c in 0..<3 {
-            for p in 0..<plane {
-                out[p * 3 + c] = (x[c * plane + p] - lo) / range * 255
+        out.withUnsafeMutableBufferPointer { ob in
+            let dst = UncheckedSendableBox(ob.baseAddress!), src = UncheckedSendableBox(x.baseAddress!)
+            ImageLoops.ranges(plane, minPerJob: 65536) { pixels in
+                let o = dst.value, s = src.value
+                for p in pixels {
+                    for c in 0..<3 { o[p * 3 + c] = (s[c * plane + p] - lo) / range * 255 }
+                }
             }
         }
         return FloatImage(uncheckedWidth: w, height: h, channels: 3, values: out)
@@ -64,11 +68,15 @@ public enum Postprocess {
             target.values.withUnsafeBufferPointer { t in
                 mask.values.withUnsafeBufferPointer { m in
                     out.withUnsafeMutableBufferPointer { o in
-                        for p in 0..<(swapped.width * swapped.height) {
-                            let mv = m[p], inv = 1 - mv
-                            for ch in 0..<c {
-                                let i = p * c + ch
-                                o[i] = s[i] * mv + t[i] * inv
+                        let io = UncheckedSendableBox((s.baseAddress!, t.baseAddress!, m.baseAddress!, o.baseAddress!))
+                        ImageLoops.ranges(swapped.width * swapped.height, minPerJob: 65536) { pixels in
+                            let (s, t, m, o) = io.value
+                            for p in pixels {
+                                let mv = m[p], inv = 1 - mv
+                                for ch in 0..<c {
+                                    let i = p * c + ch
+                                    o[i] = s[i] * mv + t[i] * inv
+                                }
                             }
                         }
                     }

@@ -36,8 +36,15 @@ public enum Resize {
     @inline(__always)
     static func resample(width w: Int, height h: Int, channels c: Int, outWidth ow: Int, outHeight oh: Int,
                          load: (Int) -> Double, store: (Int, Double) -> Void) {
-        let ax = Axis(input: w, output: ow), ay = Axis(input: h, output: oh)
-        for y in 0..<oh {
+        resample(width: w, channels: c, outWidth: ow, ax: Axis(input: w, output: ow), ay: Axis(input: h, output: oh),
+                 rows: 0..<oh, load: load, store: store)
+    }
+
+    /// Output rows `rows` of the core, the axes given.
+    @inline(__always)
+    static func resample(width w: Int, channels c: Int, outWidth ow: Int, ax: Axis, ay: Axis, rows: Range<Int>,
+                         load: (Int) -> Double, store: (Int, Double) -> Void) {
+        for y in rows {
             let r0 = ay.i0[y] * w, r1 = ay.i1[y] * w, fy = ay.f[y]
             for x in 0..<ow {
                 let x0 = ax.i0[x], x1 = ax.i1[x], fx = ax.f[x]
@@ -52,6 +59,14 @@ public enum Resize {
         }
     }
 
+    /// Calls `body(rows, x axis, y axis)` on bands of output rows spread over the processors (the
+    /// callers define their load and store inside it, so that they inline into the loop).
+    static func inRowBands(width w: Int, height h: Int, channels c: Int, outWidth ow: Int, outHeight oh: Int,
+                           _ body: (Range<Int>, Axis, Axis) -> Void) {
+        let ax = Axis(input: w, output: ow), ay = Axis(input: h, output: oh)
+        ImageLoops.ranges(oh, minPerJob: max(1, 65536 / max(1, ow * c))) { rows in body(rows, ax, ay) }
+    }
+
     /// Resizes a float image (any channel count).
     public static func bilinear(_ image: FloatImage, width: Int, height: Int) -> FloatImage {
         precondition(width > 0 && height > 0, "resize to \(width)x\(height)")
@@ -59,9 +74,13 @@ public enum Resize {
         var out = [Float](repeating: 0, count: width * height * image.channels)
         image.values.withUnsafeBufferPointer { src in
             out.withUnsafeMutableBufferPointer { dst in
-                resample(width: image.width, height: image.height, channels: image.channels,
-                         outWidth: width, outHeight: height,
-                         load: { Double(src[$0]) }, store: { dst[$0] = Float($1) })
+                let io = UncheckedSendableBox((src.baseAddress!, dst.baseAddress!))
+                let c = image.channels
+                inRowBands(width: image.width, height: image.height, channels: c, outWidth: width, outHeight: height) { rows, ax, ay in
+                    let (src, dst) = io.value
+                    resample(width: image.width, channels: c, outWidth: width, ax: ax, ay: ay, rows: rows,
+                             load: { Double(src[$0]) }, store: { dst[$0] = Float($1) })
+                }
             }
         }
         return FloatImage(uncheckedWidth: width, height: height, channels: image.channels, values: out)
@@ -74,9 +93,12 @@ public enum Resize {
         var out = [Float](repeating: 0, count: width * height * 3)
         image.pixels.withUnsafeBufferPointer { src in
             out.withUnsafeMutableBufferPointer { dst in
-                resample(width: image.width, height: image.height, channels: 3,
-                         outWidth: width, outHeight: height,
-                         load: { Double(src[$0]) }, store: { dst[$0] = Float($1) })
+                let io = UncheckedSendableBox((src.baseAddress!, dst.baseAddress!))
+                inRowBands(width: image.width, height: image.height, channels: 3, outWidth: width, outHeight: height) { rows, ax, ay in
+                    let (src, dst) = io.value
+                    resample(width: image.width, channels: 3, outWidth: width, ax: ax, ay: ay, rows: rows,
+                             load: { Double(src[$0]) }, store: { dst[$0] = Float($1) })
+                }
             }
         }
         return FloatImage(uncheckedWidth: width, height: height, channels: 3, values: out)
@@ -89,10 +111,13 @@ public enum Resize {
         var out = [UInt8](repeating: 0, count: width * height * 3)
         image.pixels.withUnsafeBufferPointer { src in
             out.withUnsafeMutableBufferPointer { dst in
-                resample(width: image.width, height: image.height, channels: 3,
-                         outWidth: width, outHeight: height,
-                         load: { Double(src[$0]) },
-                         store: { dst[$0] = UInt8(min(max($1.rounded(.toNearestOrEven), 0), 255)) })
+                let io = UncheckedSendableBox((src.baseAddress!, dst.baseAddress!))
+                inRowBands(width: image.width, height: image.height, channels: 3, outWidth: width, outHeight: height) { rows, ax, ay in
+                    let (src, dst) = io.value
+                    resample(width: image.width, channels: 3, outWidth: width, ax: ax, ay: ay, rows: rows,
+                             load: { Double(src[$0]) },
+                             store: { dst[$0] = UInt8(min(max($1.rounded(.toNearestOrEven), 0), 255)) })
+                }
             }
         }
         return RGBImage(uncheckedWidth: width, height: height, pixels: out)
@@ -104,8 +129,12 @@ public enum Resize {
         var out = [Double](repeating: 0, count: outWidth * outHeight)
         plane.withUnsafeBufferPointer { src in
             out.withUnsafeMutableBufferPointer { dst in
-                resample(width: width, height: height, channels: 1, outWidth: outWidth, outHeight: outHeight,
-                         load: { src[$0] }, store: { dst[$0] = $1 })
+                let io = UncheckedSendableBox((src.baseAddress!, dst.baseAddress!))
+                inRowBands(width: width, height: height, channels: 1, outWidth: outWidth, outHeight: outHeight) { rows, ax, ay in
+                    let (src, dst) = io.value
+                    resample(width: width, channels: 1, outWidth: outWidth, ax: ax, ay: ay, rows: rows,
+                             load: { src[$0] }, store: { dst[$0] = $1 })
+                }
             }
         }
         return out
