@@ -37,25 +37,17 @@ static void convt_ref_cols(const float *xr, int cin, size_t xplane, int w, const
         for (int kh = 0; kh < 3; kh++) rows[kh][2 * w] += 0.0f + carry[kh];
 }
 
-/* The three output rows input row i of channel co adds to. */
-#define CONVT_ROWS(rows, t, co, tplane, i, row0, ow)                                   \
-    float *rows##_base = (t) + (size_t)(co) * (tplane) + (size_t)(2 * (i) - (row0)) * (ow); \
-    float *rows[3] = {rows##_base, rows##_base + (ow), rows##_base + 2 * (size_t)(ow)}
+/* One input row of one output channel, `rows` its three output rows, xs the distance between
+ * the input channels' rows: the signature every path's row function shares. */
+typedef void (*convt_row_fn)(const float *xr, int cin, size_t xs, int w, const float *wk, float *rows[3]);
 
-static void convt_ref(const float *x, int cin, size_t xplane, int w, const float *weight, size_t wco, int co0,
-                      int co1, int i0, int i1, float *t, size_t tplane, int row0) {
-    const int ow = 2 * w + 1;
-    for (int i = i0; i < i1; i++)
-        for (int co = co0; co < co1; co++) {
-            CONVT_ROWS(rows, t, co, tplane, i, row0, ow);
-            float carry[3] = {0.0f, 0.0f, 0.0f};
-            convt_ref_cols(x + (size_t)i * w, cin, xplane, w, weight + co * wco, 0, w, carry, rows);
-        }
+static void convt_row_ref(const float *xr, int cin, size_t xs, int w, const float *wk, float *rows[3]) {
+    float carry[3] = {0.0f, 0.0f, 0.0f};
+    convt_ref_cols(xr, cin, xs, w, wk, 0, w, carry, rows);
 }
 
-#ifdef CONVT_X86
-/* The vector paths copy input row i of every channel into a per-thread buffer with a row
- * stride that is not a power of two: read in place, the cin rows of a tile sit a whole plane
+/* Input row i of every channel is copied into a per-thread buffer with a row stride that is
+ * not a power of two: read in place, the cin rows of a tile sit a whole plane
  * apart (1 MB at 512x512), all in the same L1 and L2 sets, and the tile's loads went to L3.
  * Returns input row i of channel 0 and sets *stride to the distance between channels' rows
  * (in place, xplane, if the buffer cannot be had). The buffer lives as long as its thread:
@@ -79,6 +71,7 @@ static const float *convt_input_row(const float *x, int cin, size_t xplane, int 
     return convt_rowbuf;
 }
 
+#ifdef CONVT_X86
 #define AVX2_TARGET __attribute__((target("avx2,fma")))
 #define AVX512_TARGET __attribute__((target("avx512f,avx2,fma")))
 
@@ -86,46 +79,36 @@ AVX2_TARGET static inline float lane7(__m256 v) {
     return _mm256_cvtss_f32(_mm256_permutevar8x32_ps(v, _mm256_set1_epi32(7)));
 }
 
-static AVX2_TARGET void convt_avx2(const float *x, int cin, size_t xplane, int w, const float *weight, size_t wco,
-                                   int co0, int co1, int i0, int i1, float *t, size_t tplane, int row0) {
-    const int ow = 2 * w + 1;
+static AVX2_TARGET void convt_row_avx2(const float *xr, int cin, size_t xs, int w, const float *wk, float *rows[3]) {
     const __m256i rotate = _mm256_setr_epi32(7, 0, 1, 2, 3, 4, 5, 6);
-    for (int i = i0; i < i1; i++) {
-        size_t xs;
-        const float *xr = convt_input_row(x, cin, xplane, w, i, &xs);
-        for (int co = co0; co < co1; co++) {
-            CONVT_ROWS(rows, t, co, tplane, i, row0, ow);
-            const float *wk = weight + co * wco;
-            __m256 carry[3] = {_mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_setzero_ps()};
-            int j0 = 0;
-            for (; j0 + 8 <= w; j0 += 8) {
-                __m256 a[9];
-                for (int k = 0; k < 9; k++) a[k] = _mm256_setzero_ps();
-                for (int ci = 0; ci < cin; ci++) {
-                    const __m256 xv = _mm256_loadu_ps(xr + ci * xs + j0);
-                    const float *wc = wk + (size_t)ci * 9;
-                    for (int k = 0; k < 9; k++) a[k] = _mm256_fmadd_ps(xv, _mm256_broadcast_ss(wc + k), a[k]);
-                }
-                for (int kh = 0; kh < 3; kh++) {
-                    const __m256 a2 = a[kh * 3 + 2];
-                    /* column j's kw = 2 tap lands on even column j + 1: shift one lane up */
-                    const __m256 s = _mm256_blend_ps(_mm256_permutevar8x32_ps(a2, rotate),
-                                                     _mm256_permutevar8x32_ps(carry[kh], rotate), 0x01);
-                    const __m256 e = _mm256_add_ps(a[kh * 3], s), o = a[kh * 3 + 1];
-                    const __m256 lo = _mm256_unpacklo_ps(e, o), hi = _mm256_unpackhi_ps(e, o);
-                    float *dst = rows[kh] + 2 * j0;
-                    _mm256_storeu_ps(dst, _mm256_add_ps(_mm256_loadu_ps(dst), _mm256_permute2f128_ps(lo, hi, 0x20)));
-                    _mm256_storeu_ps(dst + 8,
-                                     _mm256_add_ps(_mm256_loadu_ps(dst + 8), _mm256_permute2f128_ps(lo, hi, 0x31)));
-                    carry[kh] = a2;
-                }
-            }
-            float c[3] = {0.0f, 0.0f, 0.0f};
-            if (j0 > 0)
-                for (int kh = 0; kh < 3; kh++) c[kh] = lane7(carry[kh]);
-            convt_ref_cols(xr, cin, xs, w, wk, j0, w, c, rows);
+    __m256 carry[3] = {_mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_setzero_ps()};
+    int j0 = 0;
+    for (; j0 + 8 <= w; j0 += 8) {
+        __m256 a[9];
+        for (int k = 0; k < 9; k++) a[k] = _mm256_setzero_ps();
+        for (int ci = 0; ci < cin; ci++) {
+            const __m256 xv = _mm256_loadu_ps(xr + ci * xs + j0);
+            const float *wc = wk + (size_t)ci * 9;
+            for (int k = 0; k < 9; k++) a[k] = _mm256_fmadd_ps(xv, _mm256_broadcast_ss(wc + k), a[k]);
+        }
+        for (int kh = 0; kh < 3; kh++) {
+            const __m256 a2 = a[kh * 3 + 2];
+            /* column j's kw = 2 tap lands on even column j + 1: shift one lane up */
+            const __m256 s = _mm256_blend_ps(_mm256_permutevar8x32_ps(a2, rotate),
+                                             _mm256_permutevar8x32_ps(carry[kh], rotate), 0x01);
+            const __m256 e = _mm256_add_ps(a[kh * 3], s), o = a[kh * 3 + 1];
+            const __m256 lo = _mm256_unpacklo_ps(e, o), hi = _mm256_unpackhi_ps(e, o);
+            float *dst = rows[kh] + 2 * j0;
+            _mm256_storeu_ps(dst, _mm256_add_ps(_mm256_loadu_ps(dst), _mm256_permute2f128_ps(lo, hi, 0x20)));
+            _mm256_storeu_ps(dst + 8,
+                             _mm256_add_ps(_mm256_loadu_ps(dst + 8), _mm256_permute2f128_ps(lo, hi, 0x31)));
+            carry[kh] = a2;
         }
     }
+    float c[3] = {0.0f, 0.0f, 0.0f};
+    if (j0 > 0)
+        for (int kh = 0; kh < 3; kh++) c[kh] = lane7(carry[kh]);
+    convt_ref_cols(xr, cin, xs, w, wk, j0, w, c, rows);
 }
 
 static inline __mmask16 first_lanes(int n) {
@@ -179,43 +162,35 @@ convt_tile512(const int V, const float *xr, int cin, size_t xplane, const float 
     }
 }
 
-static AVX512_TARGET void convt_avx512(const float *x, int cin, size_t xplane, int w, const float *weight,
-                                       size_t wco, int co0, int co1, int i0, int i1, float *t, size_t tplane,
-                                       int row0) {
-    const int ow = 2 * w + 1;
-    for (int i = i0; i < i1; i++) {
-        size_t xs;
-        const float *xr = convt_input_row(x, cin, xplane, w, i, &xs);
-        for (int co = co0; co < co1; co++) {
-            CONVT_ROWS(rows, t, co, tplane, i, row0, ow);
-            const float *wk = weight + co * wco;
-            __m512 carry[3] = {_mm512_setzero_ps(), _mm512_setzero_ps(), _mm512_setzero_ps()};
-            for (int j0 = 0; j0 < w;) {
-                if (w - j0 > 16) {
-                    convt_tile512(2, xr, cin, xs, wk, w - j0, carry, rows, j0);
-                    j0 += 32;
-                } else {
-                    convt_tile512(1, xr, cin, xs, wk, w - j0, carry, rows, j0);
-                    j0 += 16;
-                }
-            }
-        }
+static AVX512_TARGET void convt_row_avx512(const float *xr, int cin, size_t xs, int w, const float *wk,
+                                           float *rows[3]) {
+    __m512 carry[3] = {_mm512_setzero_ps(), _mm512_setzero_ps(), _mm512_setzero_ps()};
+    for (int j0 = 0; j0 < w;) {
+        /* two vectors while more than 16 columns are left, then one (masked) */
+        const int v = w - j0 > 16 ? 2 : 1;
+        if (v == 2) convt_tile512(2, xr, cin, xs, wk, w - j0, carry, rows, j0);
+        else convt_tile512(1, xr, cin, xs, wk, w - j0, carry, rows, j0);
+        j0 += 16 * v;
     }
 }
 #endif
 
 void mfs_convt3x3s2_rows(int path, const float *x, int cin, size_t xplane, int w, const float *weight, size_t wco,
                          int co0, int co1, int i0, int i1, float *t, size_t tplane, int row0) {
+    convt_row_fn row = convt_row_ref;
 #ifdef CONVT_X86
-    if (path == MFS_CONV_AVX512 && mfs_conv3x3_path_available(MFS_CONV_AVX512)) {
-        convt_avx512(x, cin, xplane, w, weight, wco, co0, co1, i0, i1, t, tplane, row0);
-        return;
-    }
-    if (mfs_conv_path_uses_avx2(path)) {
-        convt_avx2(x, cin, xplane, w, weight, wco, co0, co1, i0, i1, t, tplane, row0);
-        return;
-    }
+    if (path == MFS_CONV_AVX512 && mfs_conv3x3_path_available(MFS_CONV_AVX512)) row = convt_row_avx512;
+    else if (mfs_conv_path_uses_avx2(path)) row = convt_row_avx2;
 #endif
     (void)path;
-    convt_ref(x, cin, xplane, w, weight, wco, co0, co1, i0, i1, t, tplane, row0);
+    const size_t ow = 2 * (size_t)w + 1;
+    for (int i = i0; i < i1; i++) {
+        size_t xs;
+        const float *xr = convt_input_row(x, cin, xplane, w, i, &xs);
+        for (int co = co0; co < co1; co++) {
+            float *base = t + (size_t)co * tplane + (size_t)(2 * i - row0) * ow;
+            float *rows[3] = {base, base + ow, base + 2 * ow};
+            row(xr, cin, xs, w, weight + co * wco, rows);
+        }
+    }
 }

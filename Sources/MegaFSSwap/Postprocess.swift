@@ -1,4 +1,5 @@
 import Foundation
+import MegaFSRuntime
 import MegaFSGraph
 
 /// The released code's post-processing (architecture notes, section 0 step 5).
@@ -41,9 +42,8 @@ public enum Postprocess {
         let plane = h * w
         var out = [Float](repeating: 0, count: plane * 3)
         out.withUnsafeMutableBufferPointer { ob in
-            let dst = UncheckedSendableBox(ob.baseAddress!), src = UncheckedSendableBox(x.baseAddress!)
-            ImageLoops.ranges(plane, minPerJob: 65536) { pixels in
-                let o = dst.value, s = src.value
+            let o = ob.baseAddress!, s = x.baseAddress!
+            imageThreads.forRanges(plane, minPerThread: 65536) { pixels in
                 for p in pixels {
                     for c in 0..<3 { o[p * 3 + c] = (s[c * plane + p] - lo) / range * 255 }
                 }
@@ -68,9 +68,8 @@ public enum Postprocess {
             target.values.withUnsafeBufferPointer { t in
                 mask.values.withUnsafeBufferPointer { m in
                     out.withUnsafeMutableBufferPointer { o in
-                        let io = UncheckedSendableBox((s.baseAddress!, t.baseAddress!, m.baseAddress!, o.baseAddress!))
-                        ImageLoops.ranges(swapped.width * swapped.height, minPerJob: 65536) { pixels in
-                            let (s, t, m, o) = io.value
+                        let s = s.baseAddress!, t = t.baseAddress!, m = m.baseAddress!, o = o.baseAddress!
+                        imageThreads.forRanges(swapped.width * swapped.height, minPerThread: 65536) { pixels in
                             for p in pixels {
                                 let mv = m[p], inv = 1 - mv
                                 for ch in 0..<c {

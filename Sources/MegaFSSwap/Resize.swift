@@ -1,4 +1,9 @@
 import Foundation
+import MegaFSRuntime
+
+/// The image loops of pre- and post-processing spread over every processor; each pixel is
+/// computed as in one loop, so the result does not depend on the split.
+let imageThreads = ThreadPartition(threads: ProcessInfo.processInfo.activeProcessorCount)
 
 /// Bilinear resizing with half-pixel centres and no antialiasing: for each output index d
 /// along an axis of `n_in` -> `n_out` samples, src = (d + 0.5) * (n_in / n_out) - 0.5, clamped to
@@ -64,7 +69,7 @@ public enum Resize {
     static func inRowBands(width w: Int, height h: Int, channels c: Int, outWidth ow: Int, outHeight oh: Int,
                            _ body: (Range<Int>, Axis, Axis) -> Void) {
         let ax = Axis(input: w, output: ow), ay = Axis(input: h, output: oh)
-        ImageLoops.ranges(oh, minPerJob: max(1, 65536 / max(1, ow * c))) { rows in body(rows, ax, ay) }
+        imageThreads.forRanges(oh, minPerThread: max(1, 65536 / max(1, ow * c))) { rows in body(rows, ax, ay) }
     }
 
     /// Resizes a float image (any channel count).
@@ -74,10 +79,9 @@ public enum Resize {
         var out = [Float](repeating: 0, count: width * height * image.channels)
         image.values.withUnsafeBufferPointer { src in
             out.withUnsafeMutableBufferPointer { dst in
-                let io = UncheckedSendableBox((src.baseAddress!, dst.baseAddress!))
+                let src = src.baseAddress!, dst = dst.baseAddress!
                 let c = image.channels
                 inRowBands(width: image.width, height: image.height, channels: c, outWidth: width, outHeight: height) { rows, ax, ay in
-                    let (src, dst) = io.value
                     resample(width: image.width, channels: c, outWidth: width, ax: ax, ay: ay, rows: rows,
                              load: { Double(src[$0]) }, store: { dst[$0] = Float($1) })
                 }
@@ -93,9 +97,8 @@ public enum Resize {
         var out = [Float](repeating: 0, count: width * height * 3)
         image.pixels.withUnsafeBufferPointer { src in
             out.withUnsafeMutableBufferPointer { dst in
-                let io = UncheckedSendableBox((src.baseAddress!, dst.baseAddress!))
+                let src = src.baseAddress!, dst = dst.baseAddress!
                 inRowBands(width: image.width, height: image.height, channels: 3, outWidth: width, outHeight: height) { rows, ax, ay in
-                    let (src, dst) = io.value
                     resample(width: image.width, channels: 3, outWidth: width, ax: ax, ay: ay, rows: rows,
                              load: { Double(src[$0]) }, store: { dst[$0] = Float($1) })
                 }
@@ -111,9 +114,8 @@ public enum Resize {
         var out = [UInt8](repeating: 0, count: width * height * 3)
         image.pixels.withUnsafeBufferPointer { src in
             out.withUnsafeMutableBufferPointer { dst in
-                let io = UncheckedSendableBox((src.baseAddress!, dst.baseAddress!))
+                let src = src.baseAddress!, dst = dst.baseAddress!
                 inRowBands(width: image.width, height: image.height, channels: 3, outWidth: width, outHeight: height) { rows, ax, ay in
-                    let (src, dst) = io.value
                     resample(width: image.width, channels: 3, outWidth: width, ax: ax, ay: ay, rows: rows,
                              load: { Double(src[$0]) },
                              store: { dst[$0] = UInt8(min(max($1.rounded(.toNearestOrEven), 0), 255)) })
@@ -129,9 +131,8 @@ public enum Resize {
         var out = [Double](repeating: 0, count: outWidth * outHeight)
         plane.withUnsafeBufferPointer { src in
             out.withUnsafeMutableBufferPointer { dst in
-                let io = UncheckedSendableBox((src.baseAddress!, dst.baseAddress!))
+                let src = src.baseAddress!, dst = dst.baseAddress!
                 inRowBands(width: width, height: height, channels: 1, outWidth: outWidth, outHeight: outHeight) { rows, ax, ay in
-                    let (src, dst) = io.value
                     resample(width: width, channels: 1, outWidth: outWidth, ax: ax, ay: ay, rows: rows,
                              load: { src[$0] }, store: { dst[$0] = $1 })
                 }

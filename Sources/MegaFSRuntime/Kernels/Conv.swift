@@ -540,8 +540,7 @@ final class ConvTransposeKernel: RuntimeKernel {
                 : scalesWeight ? ((g.cinG * m * 4 + 63) / 64) * 64 : ((g.cinG * bandRows * g.w * 4 + 63) / 64) * 64
         }
         if let blur, direct == nil, blur.geometry.up == 1 {
-            // The rows one band writes, plus the rows still accumulating and the blur's reach.
-            let rows = (bandRows - 1) * g.sh + (g.kh - 1) * g.dh + blur.geometry.kh + 1
+            let rows = BlurWindow.rows(conv: g, blur: blur.geometry, bandRows: bandRows)
             windowRows = rows < g.oh ? rows : nil
         } else {
             windowRows = nil
@@ -672,8 +671,7 @@ final class ConvTransposeKernel: RuntimeKernel {
             (window + r.lowerBound).initialize(repeating: 0, count: r.count)
         }
         let weight = scalesWeight ? UnsafePointer(scaledWeight(pw, style: style!, into: xBand, threads: threads)) : pw
-        var base = 0      // window row 0 is transposed-output row `base`
-        var nextOut = 0   // first blurred row not yet written
+        var slide = BlurWindow(conv: g, blur: bg)
         var r0 = 0
         while r0 < g.h {
             let rows = min(bandRows, g.h - r0)
@@ -691,35 +689,26 @@ final class ConvTransposeKernel: RuntimeKernel {
                 }
                 ctx.gemm.sgemm(transA: true, transB: false, m: M, n: cols, k: g.cinG, alpha: 1,
                                a: weight + grp * g.cinG * M, lda: M, b: b, ldb: ldb, beta: 0, c: col, ldc: cols)
-                col2im(col, into: window + grp * g.coutG * planeStride, planeStride: planeStride, rowBase: base,
+                col2im(col, into: window + grp * g.coutG * planeStride, planeStride: planeStride, rowBase: slide.base,
                        planeRows: win, inputRows: r0..<(r0 + rows), threads: threads)
             }
             let r1 = r0 + rows
-            // Rows above `complete` get no more contributions.
-            let complete = r1 == g.h ? g.oh : min(g.oh, max(0, r1 * g.sh - g.padTop))
-            var last = nextOut
-            while last < bg.oh && (complete == g.oh || last - bg.padTop + bg.kh - 1 < complete) { last += 1 }
-            let keepFrom = last == bg.oh ? complete : min(last - bg.padTop, complete)
-            let newBase = r1 == g.h ? base : max(base, keepFrom)
-            let produce = nextOut..<last, shift = newBase - base, oldBase = base
+            let step = slide.advance(afterInputRows: r1)
+            let produce = step.produce
             blur.kernel.withUnsafeBufferPointer { kb in
                 let k = kb.baseAddress!
                 threads.forEach(g.cout) { c in
                     let wp = window + c * planeStride
                     if !produce.isEmpty {
                         let out = yn + c * finalP
-                        upfirdnRows(UnsafePointer(wp - oldBase * g.ow), out, k, bg, rows: produce, separable: self.blurSeparable)
+                        upfirdnRows(UnsafePointer(wp - step.oldBase * g.ow), out, k, bg, rows: produce, separable: self.blurSeparable)
                         let p0 = produce.lowerBound * bg.ow
                         ep.apply(out + p0, count: produce.count * bg.ow, n: n, c: c, p0: p0, scale: demod?[c] ?? 1)
                     }
-                    if shift > 0 {
-                        let keep = max(0, win - shift)
-                        if keep > 0 { memmove(wp, wp + shift * g.ow, keep * g.ow * 4) }
-                        (wp + keep * g.ow).initialize(repeating: 0, count: min(win, shift) * g.ow)
-                    }
+                    step.slide(wp, rows: win, rowLength: g.ow)
                 }
             }
-            base = newBase; nextOut = last; r0 = r1
+            r0 = r1
         }
     }
 

@@ -1,4 +1,5 @@
 import CKernels
+import Foundation
 import MegaFSGraph
 
 /// The activation a fused epilogue applies.
@@ -330,5 +331,52 @@ func upfirdnRows(_ x: UnsafePointer<Float>, _ out: UnsafeMutablePointer<Float>, 
                 }
             }
         }
+    }
+}
+
+/// The rows of a transposed conv's output that a band of input rows completes, the blurred
+/// rows that then become computable, and how far the window of conv rows slides down past the
+/// rows no later blurred row reads.
+struct BlurWindow {
+    let conv: ConvGeometry, blur: UpFirDnGeometry
+    /// Window row 0 is conv output row `base`.
+    private(set) var base = 0
+    /// First blurred row not yet produced.
+    private(set) var nextOut = 0
+
+    init(conv: ConvGeometry, blur: UpFirDnGeometry) { self.conv = conv; self.blur = blur }
+
+    /// Window rows for bands of `bandRows` input rows: the rows one band writes, plus the rows
+    /// still accumulating and the blur's reach.
+    static func rows(conv g: ConvGeometry, blur: UpFirDnGeometry, bandRows: Int) -> Int {
+        (bandRows - 1) * g.sh + (g.kh - 1) * g.dh + blur.kh + 1
+    }
+
+    struct Step {
+        let produce: Range<Int>
+        let oldBase: Int
+        let shift: Int
+
+        /// Moves one channel's window up by `shift` rows and zeroes the rows it frees.
+        func slide(_ wp: UnsafeMutablePointer<Float>, rows: Int, rowLength: Int) {
+            guard shift > 0 else { return }
+            let keep = max(0, rows - shift)
+            if keep > 0 { memmove(wp, wp + shift * rowLength, keep * rowLength * 4) }
+            (wp + keep * rowLength).initialize(repeating: 0, count: min(rows, shift) * rowLength)
+        }
+    }
+
+    /// After the input rows below `r1` have been added to the window.
+    mutating func advance(afterInputRows r1: Int) -> Step {
+        let g = conv, bg = blur
+        // Rows above `complete` get no more contributions.
+        let complete = r1 == g.h ? g.oh : min(g.oh, max(0, r1 * g.sh - g.padTop))
+        var last = nextOut
+        while last < bg.oh && (complete == g.oh || last - bg.padTop + bg.kh - 1 < complete) { last += 1 }
+        let keepFrom = last == bg.oh ? complete : min(last - bg.padTop, complete)
+        let newBase = r1 == g.h ? base : max(base, keepFrom)
+        let step = Step(produce: nextOut..<last, oldBase: base, shift: newBase - base)
+        base = newBase; nextOut = last
+        return step
     }
 }

@@ -1,5 +1,4 @@
 import CKernels
-import Foundation
 import MegaFSGraph
 
 /// StyleGAN2's upsampling conv, ConvTranspose 3x3 with stride 2 and no padding (output 2H+1),
@@ -35,7 +34,7 @@ struct DirectConvTransposePlan {
         self.path = path
         let bandRows = min(g.h, Self.bandRows)
         self.bandRows = bandRows
-        windowRows = blur.map { min(g.oh, (bandRows - 1) * 2 + 2 + $0.kh + 1) } ?? 0
+        windowRows = blur.map { min(g.oh, BlurWindow.rows(conv: g, blur: $0, bandRows: bandRows)) } ?? 0
         packedBytes = Planner.align(g.cout * g.cin * 9 * 4)
         windowBytes = Planner.align(g.cout * windowRows * g.ow * 4)
     }
@@ -93,46 +92,5 @@ struct DirectConvTransposePlan {
             }
             r0 = r1
         }
-    }
-}
-
-/// The rows of a transposed conv's output that a band of input rows completes, the blurred
-/// rows that then become computable, and how far the window of conv rows slides down past the
-/// rows no later blurred row reads.
-struct BlurWindow {
-    let conv: ConvGeometry, blur: UpFirDnGeometry
-    /// Window row 0 is conv output row `base`.
-    private(set) var base = 0
-    /// First blurred row not yet produced.
-    private(set) var nextOut = 0
-
-    init(conv: ConvGeometry, blur: UpFirDnGeometry) { self.conv = conv; self.blur = blur }
-
-    struct Step {
-        let produce: Range<Int>
-        let oldBase: Int
-        let shift: Int
-
-        /// Moves one channel's window up by `shift` rows and zeroes the rows it frees.
-        func slide(_ wp: UnsafeMutablePointer<Float>, rows: Int, rowLength: Int) {
-            guard shift > 0 else { return }
-            let keep = max(0, rows - shift)
-            if keep > 0 { memmove(wp, wp + shift * rowLength, keep * rowLength * 4) }
-            (wp + keep * rowLength).initialize(repeating: 0, count: min(rows, shift) * rowLength)
-        }
-    }
-
-    /// After the input rows below `r1` have been added to the window.
-    mutating func advance(afterInputRows r1: Int) -> Step {
-        let g = conv, bg = blur
-        // Rows above `complete` get no more contributions.
-        let complete = r1 == g.h ? g.oh : min(g.oh, max(0, r1 * g.sh - g.padTop))
-        var last = nextOut
-        while last < bg.oh && (complete == g.oh || last - bg.padTop + bg.kh - 1 < complete) { last += 1 }
-        let keepFrom = last == bg.oh ? complete : min(last - bg.padTop, complete)
-        let newBase = r1 == g.h ? base : max(base, keepFrom)
-        let step = Step(produce: nextOut..<last, oldBase: base, shift: newBase - base)
-        base = newBase; nextOut = last
-        return step
     }
 }
