@@ -56,7 +56,7 @@ private func gemvReference(_ w: [Float], ldw: Int, _ x: [Float], k: Int, rows: I
     let xs = (0..<4).map { _ in (0..<k).map { _ in rng.float() } }
     let wants = xs.map { gemvReference(w, ldw: k, $0, k: k, rows: rows) }
     var before = (0, 0)
-    mfs_gemv_pool_stats(&before.0, &before.1)
+    mfs_pool_stats(&before.0, &before.1)
     let results = UnsafeMutablePointer<Float>.allocate(capacity: 4 * rows)
     defer { results.deallocate() }
     let shared = UncheckedBox(results)
@@ -72,7 +72,7 @@ private func gemvReference(_ w: [Float], ldw: Int, _ x: [Float], k: Int, rows: I
         }
     }
     var after = (0, 0)
-    mfs_gemv_pool_stats(&after.0, &after.1)
+    mfs_pool_stats(&after.0, &after.1)
     #expect(after.0 + after.1 - before.0 - before.1 == 800)
     #expect(after.0 > before.0)
 }

@@ -25,5 +25,6 @@ mfs_cpu_features mfs_detect_cpu(void);
 #include "col2im.h"
 #include "im2col.h"
 #include "gemv.h"
+#include "workerpool.h"
 
 #endif

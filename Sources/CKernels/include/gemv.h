@@ -6,8 +6,8 @@
  * or 1 (y not read when 0). Each weight is read once, with software prefetch 16 kB ahead
  * (within the matrix) so that DRAM keeps streaming across the short rows.
  *
- * With threads > 1 the rows are split over a small pool of its own whose workers spin for a
- * moment after each product before they sleep: back-to-back layers of 0.5-1 MB then cost a
+ * With threads > 1 the rows are split over the worker pool (workerpool.h), whose workers poll
+ * for a moment after each loop before they sleep: back-to-back layers of 0.5-1 MB then cost a
  * few microseconds of handoff each, not a thread wake-up. A second caller while the pool is
  * busy (two sessions at once) computes on its own thread.
  */
@@ -19,6 +19,4 @@ void mfs_sgemv_rows(int path, const float *w, size_t ldw, const float *x, int k,
  * (scale[0]) for all rows when per_row_scale is 0. Reads a quarter of the float product's bytes. */
 void mfs_sgemv_rows_i8(int path, const int8_t *w, size_t ldw, const float *scale, int per_row_scale, const float *x,
                        int k, int rows, float alpha, float beta, float *y, int threads);
-/* How many products ran on the pool and how many on the caller's thread alone (for tests). */
-void mfs_gemv_pool_stats(long *pooled, long *inline_runs);
 #endif

@@ -1,3 +1,4 @@
+import CKernels
 import COpenBLAS
 #if canImport(Glibc)
 import Glibc
@@ -67,6 +68,7 @@ public struct OpenBLASGemm: GemmBackend {
             for i in 0..<m { let row = c + i * ldc; for j in 0..<n { row[j] = beta == 0 ? 0 : beta * row[j] } }
             return
         }
+        mfs_pool_quiesce()
         cblas_sgemm(CblasRowMajor, transA ? CblasTrans : CblasNoTrans, transB ? CblasTrans : CblasNoTrans,
                     blasint(m), blasint(n), blasint(k), alpha, a, blasint(lda), b, blasint(ldb),
                     beta, c, blasint(ldc))
@@ -80,6 +82,7 @@ public struct OpenBLASGemm: GemmBackend {
             for i in 0..<m { y[i] = beta == 0 ? 0 : beta * y[i] }
             return
         }
+        mfs_pool_quiesce()
         cblas_sgemv(CblasRowMajor, transA ? CblasTrans : CblasNoTrans, blasint(rows), blasint(cols),
                     alpha, a, blasint(lda), x, 1, beta, y, 1)
     }

@@ -1,8 +1,9 @@
-import Dispatch
+import CKernels
 
-/// Splits loops over the session's threads. Our loops and OpenBLAS's never run at the same
-/// time (a kernel either calls a GEMM or runs its own loop), so the process never has more
-/// runnable compute threads than the `threads` option.
+/// Splits loops over the session's threads, run by the worker pool in `workerpool.c`. Our
+/// loops and OpenBLAS's never run at the same time (a kernel either calls a GEMM or runs its
+/// own loop, and the pool's idle workers stop polling before a GEMM), so the process never has
+/// more runnable compute threads than the `threads` option.
 public struct ThreadPartition: Sendable {
     public let threads: Int
 
@@ -16,12 +17,8 @@ public struct ThreadPartition: Sendable {
         let parts = min(threads, max(1, count / max(1, minPerThread)))
         if parts <= 1 { body(0..<count); return }
         withoutActuallyEscaping(body) { escapable in
-            let box = UncheckedBox(escapable)
-            DispatchQueue.concurrentPerform(iterations: parts) { p in
-                let lo = count * p / parts
-                let hi = count * (p + 1) / parts
-                if lo < hi { box.value(lo..<hi) }
-            }
+            var loop = RangeLoop(count: count, parts: parts, body: escapable)
+            withUnsafeMutablePointer(to: &loop) { mfs_pool_run(parts, RangeLoop.runPart, $0) }
         }
     }
 
@@ -29,6 +26,20 @@ public struct ThreadPartition: Sendable {
     @inline(__always)
     public func forEach(_ count: Int, minPerThread: Int = 1, _ body: (Int) -> Void) {
         forRanges(count, minPerThread: minPerThread) { range in for i in range { body(i) } }
+    }
+}
+
+/// A `forRanges` call as the C pool sees it: a context pointer and a part number.
+private struct RangeLoop {
+    let count: Int
+    let parts: Int
+    let body: (Range<Int>) -> Void
+
+    static let runPart: @convention(c) (UnsafeMutableRawPointer?, Int) -> Void = { context, part in
+        let loop = context!.assumingMemoryBound(to: RangeLoop.self)
+        let lo = loop.pointee.count * part / loop.pointee.parts
+        let hi = loop.pointee.count * (part + 1) / loop.pointee.parts
+        if lo < hi { loop.pointee.body(lo..<hi) }
     }
 }
 
