@@ -6,6 +6,9 @@
 #include <math.h>
 #include "workerpool.h"
 #include <stdint.h>
+#ifdef __x86_64__
+#include <immintrin.h>
+#endif
 
 #define GEMV_MAX_THREADS 8
 
@@ -21,7 +24,38 @@ typedef struct {
     float alpha, beta;
     float *y;
     int parts;
+    mfs_gemv_epilogue epilogue;
 } gemv_job;
+
+/* The activations as the runtime's Swift loops compute them (same libm calls, same bits). */
+static inline float gemv_activate(float v, int activation, float slope) {
+    switch (activation) {
+    case MFS_GEMV_ACT_RELU: return v > 0 ? v : (v != v ? v : 0);
+    case MFS_GEMV_ACT_LEAKY: return v >= 0 ? v : v * slope;
+    case MFS_GEMV_ACT_SIGMOID: {
+        if (v >= 0) return 1 / (1 + expf(-v));
+        const float e = expf(v);
+        return e / (1 + e);
+    }
+    case MFS_GEMV_ACT_TANH: return tanhf(v);
+    default: return v;
+    }
+}
+
+/* The start of this part's share of the next product's weight, into L2, so that DRAM keeps
+ * streaming across the handoff between products instead of idling until the next part's
+ * first misses (a loop of the FTM's 336 shapes: 9.2 against 9.7 ms per pass). */
+static void prefetch_next(const mfs_gemv_epilogue *e, int part, int parts) {
+#ifdef __x86_64__
+    if (!e->next_weight || e->next_weight_bytes == 0) return;
+    const size_t share = e->next_weight_bytes / (size_t)parts;
+    const char *p = (const char *)e->next_weight + share * (size_t)part;
+    const size_t n = share < 16384 ? share : 16384;
+    for (size_t o = 0; o < n; o += 64) _mm_prefetch(p + o, _MM_HINT_T1);
+#else
+    (void)e; (void)part; (void)parts;
+#endif
+}
 
 /* Rows per product call: their dots wait on the stack for alpha and beta. */
 #define GEMV_CHUNK_ROWS 1024
@@ -46,20 +80,31 @@ static void run_part(const gemv_job *j, int part) {
         const float alpha = j->alpha, beta = j->beta;
         if (beta == 0) for (int r = 0; r < n; r++) y[r] = alpha * dots[r];
         else for (int r = 0; r < n; r++) y[r] = alpha * dots[r] + beta * y[r];
+        const mfs_gemv_epilogue *e = &j->epilogue;
+        if (e->activation != MFS_GEMV_ACT_NONE || e->gain != 1)
+            for (int r = 0; r < n; r++) y[r] = gemv_activate(y[r], e->activation, e->slope) * e->gain;
     }
+    prefetch_next(&j->epilogue, part, j->parts);
 }
 
 static void run_job(gemv_job job, int threads);
 
+static mfs_gemv_epilogue plain_epilogue(const mfs_gemv_epilogue *e) {
+    if (e) return *e;
+    mfs_gemv_epilogue none = {MFS_GEMV_ACT_NONE, 0, 1, NULL, 0};
+    return none;
+}
+
 void mfs_sgemv_rows(int path, const float *w, size_t ldw, const float *x, int k, int rows, float alpha, float beta,
-                    float *y, int threads) {
-    gemv_job job = {path, NULL, NULL, 0, w, ldw, x, k, rows, alpha, beta, y, 1};
+                    float *y, int threads, const mfs_gemv_epilogue *epilogue) {
+    gemv_job job = {path, NULL, NULL, 0, w, ldw, x, k, rows, alpha, beta, y, 1, plain_epilogue(epilogue)};
     run_job(job, (size_t)rows * (size_t)k * sizeof(float) < 65536 ? 1 : threads);
 }
 
 void mfs_sgemv_rows_i8(int path, const int8_t *w, size_t ldw, const float *scale, int per_row_scale, const float *x,
-                       int k, int rows, float alpha, float beta, float *y, int threads) {
-    gemv_job job = {path, w, scale, per_row_scale, NULL, ldw, x, k, rows, alpha, beta, y, 1};
+                       int k, int rows, float alpha, float beta, float *y, int threads,
+                       const mfs_gemv_epilogue *epilogue) {
+    gemv_job job = {path, w, scale, per_row_scale, NULL, ldw, x, k, rows, alpha, beta, y, 1, plain_epilogue(epilogue)};
     run_job(job, (size_t)rows * (size_t)k < 65536 ? 1 : threads);
 }
 

@@ -38,9 +38,13 @@ static pthread_mutex_t grow_lock = PTHREAD_MUTEX_INITIALIZER;
 static _Atomic int worker_count;
 
 static long spin_ns_value = -1;
-static pthread_once_t spin_once = PTHREAD_ONCE_INIT;
+static int worker_limit = 0;
+static pthread_once_t settings_once = PTHREAD_ONCE_INIT;
 
-static void read_spin_setting(void) {
+static int processors_available(void);
+
+static void read_settings(void) {
+    worker_limit = processors_available() - 1;
     long us = 200;
     const char *text = getenv("MEGAFS_POOL_SPIN_US");
     if (text && *text) {
@@ -52,7 +56,7 @@ static void read_spin_setting(void) {
 }
 
 long mfs_pool_spin_microseconds(void) {
-    pthread_once(&spin_once, read_spin_setting);
+    pthread_once(&settings_once, read_settings);
     return spin_ns_value / 1000;
 }
 
@@ -126,7 +130,17 @@ static void *worker_main(void *unused) {
     return NULL;
 }
 
+// Never more threads polling than the processors this process may run on: with more parts
+// than that (a `--threads` above the core count), the threads there are claim several each.
+static int processors_available(void) {
+    cpu_set_t set;
+    if (sched_getaffinity(0, sizeof set, &set) == 0) return CPU_COUNT(&set) > 0 ? CPU_COUNT(&set) : 1;
+    long online = sysconf(_SC_NPROCESSORS_ONLN);
+    return online > 0 ? (int)online : 1;
+}
+
 static void ensure_workers(int wanted) {
+    if (wanted > worker_limit) wanted = worker_limit;
     if (wanted > max_workers) wanted = max_workers;
     if (atomic_load_explicit(&worker_count, memory_order_acquire) >= wanted) return;
     pthread_mutex_lock(&grow_lock);
@@ -156,7 +170,7 @@ void mfs_pool_run(long parts, mfs_pool_task task, void *context) {
         for (long p = 0; p < parts; p++) task(context, p);
         return;
     }
-    pthread_once(&spin_once, read_spin_setting);
+    pthread_once(&settings_once, read_settings);
     ensure_workers((int)parts - 1);
 
     job_task = task;

@@ -33,7 +33,7 @@ private func gemvReference(_ w: [Float], ldw: Int, _ x: [Float], k: Int, rows: I
         for path in paths {
             for threads in [1, 2] {
                 var y = start
-                mfs_sgemv_rows(path.rawValue, w, ldw, x, Int32(k), Int32(rows), alpha, beta, &y, Int32(threads))
+                mfs_sgemv_rows(path.rawValue, w, ldw, x, Int32(k), Int32(rows), alpha, beta, &y, Int32(threads), nil)
                 for r in 0..<rows {
                     let expected = Double(alpha) * want[r].0 + Double(beta) * Double(start[r])
                     let bound = 1e-6 * (want[r].1 + abs(Double(start[r]))) + 1e-30
@@ -63,7 +63,7 @@ private func gemvReference(_ w: [Float], ldw: Int, _ x: [Float], k: Int, rows: I
     DispatchQueue.concurrentPerform(iterations: 4) { caller in
         for _ in 0..<200 {
             mfs_sgemv_rows(Conv3x3Path.best.rawValue, w, k, xs[caller], Int32(k), Int32(rows), 1, 0,
-                           shared.value + caller * rows, 2)
+                           shared.value + caller * rows, 2, nil)
         }
     }
     for caller in 0..<4 {
@@ -113,7 +113,7 @@ private func int8Tensor(_ values: [Int8], shape: [Int]) throws -> Tensor {
             for threads in [1, 2] {
                 var y = start
                 mfs_sgemv_rows_i8(path.rawValue, w, ldw, scales, perRow ? 1 : 0, x, Int32(k), Int32(rows), alpha, beta,
-                                  &y, Int32(threads))
+                                  &y, Int32(threads), nil)
                 for r in 0..<rows {
                     var dot = 0.0, magnitude = 0.0
                     for i in 0..<k { let p = Double(w[r * ldw + i]) * Double(x[i]); dot += p; magnitude += abs(p) }
@@ -157,5 +157,32 @@ private func int8Tensor(_ values: [Int8], shape: [Int]) throws -> Tensor {
         #expect(names.contains(variant == "per column" ? "gemv(streamed)" : "gemv(streamed)+int8"), "\(variant): \(names)")
         let dequantizes = variant == "per column" || variant == "second reader"
         #expect(session.lastPlanSteps.contains { $0.node.opType == "DequantizeLinear" } == dequantizes, "\(variant): \(names)")
+    }
+}
+
+/// The streamed GEMV applies a fused activation in each part, with the same formulas as the
+/// separate activation kernels: the same bits as the unfused graph, for every activation and
+/// both weight types. Consecutive GEMVs learn the next one's weight, for the prefetch.
+@Test func streamedGemvActivationsMatchTheUnfusedGraphBitForBit() throws {
+    var rng = Rng(5105)
+    for (activation, attrs) in [("Relu", [String: Attribute]()), ("Sigmoid", [:]), ("Tanh", [:]),
+                                ("LeakyRelu", ["alpha": .float(0.2)])] {
+        var b = GraphBuilder()
+        let x = b.input("x", rng.tensor([1, 300], -3, 3))
+        var y = b.node("Gemm", [x, b.constant(rng.tensor([520, 300]), "w1"), b.constant(rng.tensor([520]), "b1")], ["transB": .int(1)])
+        y = b.node(activation, [y], attrs)
+        y = b.node("Gemm", [y, b.constant(rng.tensor([130, 520]), "w2")], ["transB": .int(1), "alpha": .float(0.5)])
+        y = b.node(activation, [y], attrs)
+        b.output(y)
+        let fused = try InferenceSession(graph: b.graph, options: SessionOptions(threads: 2))
+        let plain = try InferenceSession(graph: b.graph, options: SessionOptions(threads: 2, enableFusion: false))
+        let got = try fused.run(b.feeds), want = try plain.run(b.feeds)
+        for (name, t) in want {
+            #expect(got[name]!.floats.map(\.bitPattern) == t.floats.map(\.bitPattern), "\(activation)")
+        }
+        #expect(!fused.lastPlanSteps.contains { $0.node.opType == activation }, "\(activation) fused into the GEMVs")
+        let gemvs = fused.lastPlanSteps.compactMap { $0.kernel as? GemmKernel }
+        #expect(gemvs.count == 2 && gemvs.allSatisfy(\.streamsOwnGemv), "\(activation): \(fused.lastPlanSteps.map(\.kernel.kernelName))")
+        #expect(gemvs.first?.nextStreamedWeight?.bytes == 130 * 520 * 4 && gemvs.last?.nextStreamedWeight == nil)
     }
 }

@@ -13,10 +13,26 @@
  */
 #include <stddef.h>
 #include <stdint.h>
+
+enum { MFS_GEMV_ACT_NONE = 0, MFS_GEMV_ACT_RELU = 1, MFS_GEMV_ACT_LEAKY = 2, MFS_GEMV_ACT_SIGMOID = 3, MFS_GEMV_ACT_TANH = 4 };
+
+/* What each part does after its rows' products (NULL: nothing): y[r] = act(y[r]) * gain, with
+ * the runtime's own formulas (ReLU keeps NaN, the stable sigmoid, tanhf), and then it prefetches
+ * the start of its share of next_weight (the next product's, next_weight_bytes long; NULL for
+ * none) while the other parts finish. */
+typedef struct {
+    int activation;
+    float slope;      /* of MFS_GEMV_ACT_LEAKY */
+    float gain;
+    const void *next_weight;
+    size_t next_weight_bytes;
+} mfs_gemv_epilogue;
+
 void mfs_sgemv_rows(int path, const float *w, size_t ldw, const float *x, int k, int rows, float alpha, float beta,
-                    float *y, int threads);
+                    float *y, int threads, const mfs_gemv_epilogue *epilogue);
 /* The same with int8 weights: y[r] = alpha * (scale[r] * dot(w[r], x)) + beta * y[r], one scale
  * (scale[0]) for all rows when per_row_scale is 0. Reads a quarter of the float product's bytes. */
 void mfs_sgemv_rows_i8(int path, const int8_t *w, size_t ldw, const float *scale, int per_row_scale, const float *x,
-                       int k, int rows, float alpha, float beta, float *y, int threads);
+                       int k, int rows, float alpha, float beta, float *y, int threads,
+                       const mfs_gemv_epilogue *epilogue);
 #endif

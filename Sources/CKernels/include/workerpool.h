@@ -5,7 +5,8 @@
 typedef void (*mfs_pool_task)(void *context, long part);
 
 /// Runs task(context, p) for every p in 0..<parts, on the caller and the pool's workers
-/// (started on first use, parts - 1 of them at most), and returns when all have finished.
+/// (started on first use: parts - 1 of them, and at most one fewer than the processors the
+/// process may use), and returns when all have finished.
 /// Parts are claimed one at a time, so a worker that is slow to wake costs only its share:
 /// the caller takes the parts nobody claimed. A call made while another is running (from a
 /// task, or from a second thread) runs its parts on the caller alone.

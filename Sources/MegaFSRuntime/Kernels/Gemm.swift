@@ -23,6 +23,28 @@ final class GemmKernel: RuntimeKernel {
     let int8Weight: QuantizedConstant?
     var skipsFloatWeight: Int? { int8Weight == nil ? nil : b }
     static let ownGemv: Bool = getenv("MEGAFS_GEMV").map { String(cString: $0) != "openblas" } ?? true
+    /// Whether the streamed GEMV (float32 or int8 weight) runs this product, activation included.
+    var streamsOwnGemv: Bool { m == 1 && (int8Weight != nil || streamsRows) }
+    /// The weight of the streamed GEMV that runs next in the plan (set by the planner): this one
+    /// prefetches its start as it finishes.
+    var nextStreamedWeight: (pointer: UnsafeRawPointer, bytes: Int)?
+    private var gemvEpilogue: mfs_gemv_epilogue {
+        let (code, slope): (Int32, Float) = switch activation {
+        case .none: (Int32(MFS_GEMV_ACT_NONE), 0)
+        case .relu: (Int32(MFS_GEMV_ACT_RELU), 0)
+        case .leakyRelu(let al): (Int32(MFS_GEMV_ACT_LEAKY), al)
+        case .sigmoid: (Int32(MFS_GEMV_ACT_SIGMOID), 0)
+        case .tanh: (Int32(MFS_GEMV_ACT_TANH), 0)
+        }
+        return mfs_gemv_epilogue(activation: code, slope: slope, gain: gain, next_weight: nil, next_weight_bytes: 0)
+    }
+    /// The bytes this product's streamed GEMV reads, when fixed at planning (a constant weight).
+    func streamedWeight(constant: (Int) -> Tensor?) -> (pointer: UnsafeRawPointer, bytes: Int)? {
+        guard streamsOwnGemv else { return nil }
+        if let q = int8Weight { return (UnsafeRawPointer(q.values.storage.pointer), q.values.byteCount) }
+        guard let t = constant(b) else { return nil }
+        return (UnsafeRawPointer(t.storage.pointer), t.byteCount)
+    }
     var flops: Double { 2 * Double(m) * Double(n) * Double(k) }
 
     init(a: ValueDesc, b: ValueDesc, c: ValueDesc?, y: ValueDesc, transA: Bool, transB: Bool,
@@ -65,18 +87,25 @@ final class GemmKernel: RuntimeKernel {
             }
             betaRun = 1
         }
-        if m == 1 {
-            // y[n] = alpha * op(B)^T a
+        if streamsOwnGemv {
+            // y[n] = alpha * op(B)^T a, activation applied by each part to its rows.
+            var epilogue = gemvEpilogue
+            if let next = nextStreamedWeight { epilogue.next_weight = next.pointer; epilogue.next_weight_bytes = next.bytes }
             if let q = int8Weight {
                 let w8 = UnsafePointer(q.values.storage.pointer.assumingMemoryBound(to: Int8.self))
                 q.scales.withUnsafeBufferPointer { scales in
                     mfs_sgemv_rows_i8(Conv3x3Path.best.rawValue, w8, k, scales.baseAddress!, q.axis == nil ? 0 : 1, pa,
-                                      Int32(k), Int32(n), alpha, betaRun, py, Int32(ctx.threads.threads))
+                                      Int32(k), Int32(n), alpha, betaRun, py, Int32(ctx.threads.threads), &epilogue)
                 }
-            } else if streamsRows {
+            } else {
                 mfs_sgemv_rows(Conv3x3Path.best.rawValue, pb, k, pa, Int32(k), Int32(n), alpha, betaRun, py,
-                               Int32(ctx.threads.threads))
-            } else if transB {
+                               Int32(ctx.threads.threads), &epilogue)
+            }
+            return
+        }
+        if m == 1 {
+            // y[n] = alpha * op(B)^T a
+            if transB {
                 ctx.gemm.sgemv(transA: false, rows: n, cols: k, alpha: alpha, a: pb, lda: k, x: pa, beta: betaRun, y: py)
             } else {
                 ctx.gemm.sgemv(transA: true, rows: k, cols: n, alpha: alpha, a: pb, lda: n, x: pa, beta: betaRun, y: py)

@@ -250,6 +250,19 @@ enum Planner {
             steps = steps.enumerated().filter { !drop.contains($0.offset) }.map(\.element)
         }
 
+        // Each streamed GEMV prefetches the start of the next one's weight as it finishes.
+        do {
+            func constant(_ slot: Int) -> Tensor? {
+                if case .constant(let t) = values[slot].location { return t } else { return nil }
+            }
+            var next: (pointer: UnsafeRawPointer, bytes: Int)?
+            for step in steps.reversed() {
+                guard let gemm = step.kernel as? GemmKernel, gemm.streamsOwnGemv else { continue }
+                gemm.nextStreamedWeight = next
+                next = gemm.streamedWeight(constant: constant)
+            }
+        }
+
         // Lifetimes of arena roots: from definition to the last use of any member.
         for r in roots.indices where roots[r].kind == 0 {
             var last = roots[r].first
