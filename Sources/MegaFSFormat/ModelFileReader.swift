@@ -2,9 +2,6 @@ import Dispatch
 import Foundation
 import MegaFSGraph
 import Synchronization
-#if canImport(Glibc)
-import Glibc
-#endif
 
 /// Options of `ModelFileReader`.
 public struct ReadOptions: Sendable {
@@ -355,7 +352,6 @@ public final class ModelFileReader: @unchecked Sendable {
                 }
             }
         }
-        releaseFreedHeap()
         if let e = failure.withLock({ $0 }) { throw e }
         var g = skeleton
         g.metadata = metadata
@@ -427,18 +423,3 @@ public final class ModelFileReader: @unchecked Sendable {
         }
     }
 }
-
-/// Hands the frame buffers' freed pages back to the system. glibc raises its mmap threshold
-/// after the first large free, so the next buffers of a load come from the heap, and it keeps
-/// up to twice that threshold free at the heap's top: 73 MB of the generator's peak RSS.
-private func releaseFreedHeap() {
-    #if canImport(Glibc)
-    // Not in Swift's Glibc module (malloc.h); looked up once.
-    typealias MallocTrim = @convention(c) (Int) -> Int32
-    if let trim = mallocTrim { _ = unsafeBitCast(trim, to: MallocTrim.self)(0) }
-    #endif
-}
-
-#if canImport(Glibc)
-private nonisolated(unsafe) let mallocTrim = dlsym(nil /* RTLD_DEFAULT */, "malloc_trim")
-#endif

@@ -24,7 +24,7 @@ What it does (issue 8):
   5. writes OUT/results.md (tables, with ours / best peer ratios), OUT/results.json and
      OUT/results.png, and prints the tables.
 
-Engines: ours-fp32, ours-int8, ort-all, ort-extended, ort-int8, ov-fp32, ov-int8, torch.
+Engines: ours-fp32, ours-int8, ours-int8dyn (int8 models, --int8-activations), ort-all, ort-extended, ort-int8, ov-fp32, ov-int8, torch.
 Models (cases): enc-b1, enc-b2, ftm, gen-1024, chain (encoder on [target, source] -> ftm ->
 generator 1024). See examples/bench/README.md for exactly what each figure measures.
 """
@@ -50,13 +50,15 @@ SAMPLES = ROOT / "examples" / "samples"
 PY = sys.executable
 THREADS = 2
 
-ALL_ENGINES = ["ours-fp32", "ours-int8", "ort-all", "ort-extended", "ort-int8", "ov-fp32", "ov-int8", "torch"]
+ALL_ENGINES = ["ours-fp32", "ours-int8", "ours-int8dyn", "ort-all", "ort-extended", "ort-int8", "ov-fp32", "ov-int8", "torch"]
 MAIN_CASES = ["enc-b1", "enc-b2", "ftm", "gen-1024", "chain"]
 SCALING_CASES = ["gen-256", "gen-512", "gen-1024", "enc-b1", "enc-b2", "enc-b4"]
 SCALING_ENGINES = ["ours-fp32", "ort-all", "ort-extended"]
 FP32_PEERS = ["ort-all", "ort-extended", "ov-fp32", "torch"]
 INT8_PEERS = ["ort-int8", "ov-int8"]
-LABEL = {"ours-fp32": "megafs fp32", "ours-int8": "megafs int8", "ort-all": "ORT fp32 ALL",
+# ours-int8dyn: the int8 models with int8 activations (dynamic, per call; VNNI where the CPU has it)
+OURS_FLAGS = {"ours-int8dyn": ["--int8-activations"]}
+LABEL = {"ours-fp32": "megafs fp32", "ours-int8": "megafs int8", "ours-int8dyn": "megafs int8 dynamic (VNNI)", "ort-all": "ORT fp32 ALL",
          "ort-extended": "ORT fp32 EXTENDED", "ort-int8": "ORT int8 (quantize_dynamic)",
          "ov-fp32": "OpenVINO fp32 (f32 hint)", "ov-int8": "OpenVINO int8 weights (NNCF)",
          "torch": "PyTorch eager"}
@@ -293,7 +295,7 @@ def engine_files(art: Artifacts, engine, stem):
     if engine == "ours-fp32":
         p = art.ensure_mfs(stem)
         return [p] if p else None
-    if engine == "ours-int8":
+    if engine in ("ours-int8", "ours-int8dyn"):
         p = art.ensure_mfs_int8(stem)
         return [p] if p else None
     if engine in ("ort-all", "ort-extended", "ov-fp32"):
@@ -323,6 +325,7 @@ def run_once(art: Artifacts, case, engine, files, inputs_dir: Path, runs, out_di
         return run_ours_chain(art, engine, files, runs, out_dir)
     if engine.startswith("ours"):
         cmd = [art.megafs, "run", str(files[0][0]), "--threads", str(THREADS), "--repeat", str(runs), "--json"]
+        cmd += OURS_FLAGS.get(engine, [])
         if out_dir:
             cmd += ["--output-dir", str(out_dir)]
         for n in names:
@@ -365,7 +368,8 @@ def run_ours_chain(art: Artifacts, engine, files, runs, out_dir):
         src, tgt, lab = SAMPLES / "synthetic_face.png", SAMPLES / "astronaut_face.png", SAMPLES / "astronaut_face_labels.png"
         (tmp / "pairs.csv").write_text("".join(f"{src},{tgt},{lab}\n" for _ in range(runs + 1)))
         rc, out, err, rss, wall, _ = spawn([art.megafs, "swap", "--pairs", str(tmp / "pairs.csv"), "--models", str(mdl),
-                                            "-o", str(tmp / "pairs-out"), "--threads", str(THREADS), "--json", "-q"])
+                                            "-o", str(tmp / "pairs-out"), "--threads", str(THREADS), "--json", "-q"]
+                                           + OURS_FLAGS.get(engine, []))
         if rc != 0:
             return {"error": (err.strip() or out.strip())[-400:]}
         s = last_json(out)
@@ -378,7 +382,7 @@ def run_ours_chain(art: Artifacts, engine, files, runs, out_dir):
                "peak_rss_mb": rss, "wall_s": wall}
         rc, out, err, rss1, wall1, _ = spawn([art.megafs, "swap", "--source", str(src), "--target", str(tgt),
                                               "--target-mask", str(lab), "--models", str(mdl), "-o", str(tmp / "one.png"),
-                                              "--threads", str(THREADS), "--json", "-q"])
+                                              "--threads", str(THREADS), "--json", "-q"] + OURS_FLAGS.get(engine, []))
         if rc == 0:
             one = last_json(out)
             res["start_to_first_output_ms"] = wall1 * 1e3
@@ -396,7 +400,7 @@ def ours_chain_outputs(art: Artifacts, engine, files, inputs_dir: Path, out_dir:
     tmp = Path(tempfile.mkdtemp(prefix="bench-chain-"))
     try:
         def run(model, feeds, out):
-            cmd = [art.megafs, "run", str(model), "--threads", str(THREADS), "--output-dir", str(out)]
+            cmd = [art.megafs, "run", str(model), "--threads", str(THREADS), "--output-dir", str(out)] + OURS_FLAGS.get(engine, [])
             for n, p in feeds.items():
                 cmd += ["--input", f"{n}={p}"]
             rc, o, e, *_ = spawn(cmd)
@@ -476,7 +480,7 @@ def measure_cases(art: Artifacts, cases, engines, rounds, runs, outroot: Path, r
         inputs_dir = art.ensure_inputs(case)
         avail = {}
         for e in engines:
-            if e == "ours-int8" and not art.has_int8:
+            if e in ("ours-int8", "ours-int8dyn") and not art.has_int8:
                 skipped.setdefault(case, {})[e] = "megafs convert has no --quantize yet"
                 continue
             fs = [engine_files(art, e, s) for s in stems]
@@ -752,7 +756,8 @@ def render(report):
         ent = res[case]
         for ours, peers, name in (("ours-fp32", FP32_PEERS, "megafs fp32 / best fp32 peer"),
                                   ("ours-int8", FP32_PEERS, "megafs int8 / best fp32 peer"),
-                                  ("ours-int8", INT8_PEERS, "megafs int8 / best int8 peer")):
+                                  ("ours-int8", INT8_PEERS, "megafs int8 / best int8 peer"),
+                                  ("ours-int8dyn", FP32_PEERS, "megafs int8 dynamic / best fp32 peer")):
             if ours not in ent:
                 continue
             L.append(f"| {CASE_LABEL[case]} | {name} | " + " | ".join(

@@ -244,6 +244,7 @@ public final class InferenceSession: @unchecked Sendable {
         let key = inputs.map(\.shape)
         if let p = plans[key] { lastPlan = p; return p }
         let p = try Planner.plan(base: graph, inputs: inputs, options: options)
+        HeapTrim.releaseFreePages()
         plans[key] = p
         lastPlan = p
         return p
