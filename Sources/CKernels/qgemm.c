@@ -2,6 +2,7 @@
  * all paths (the per-ISA microkernels live in qgemm_ref.c, qgemm_avx2.c, qgemm_avx512vnni.c). */
 #include "ckernels.h"
 #include "qgemm_internal.h"
+#include <string.h>
 #include <math.h>
 
 static int qg_available[3] = {-1, -1, -1};
@@ -65,26 +66,44 @@ size_t mfs_qgemm_packed_b_size(int K, int N) {
 }
 
 void mfs_qgemm_pack_a(int path, int M, int K, const int8_t *A, int lda, void *packed, int32_t *row_sums) {
+    int mr = mfs_qgemm_mr(path);
+    mfs_qgemm_pack_a_panels(path, M, K, A, lda, packed, row_sums, 0, (M + mr - 1) / mr);
+}
+
+/* Row m's four bytes of k group g (zeros past K). */
+static inline int32_t qg_group_bytes(const int8_t *row, int g, int K) {
+    int32_t v = 0;
+    if (g * 4 + 4 <= K) { memcpy(&v, row + g * 4, 4); return v; }
+    int8_t b[4] = {0, 0, 0, 0};
+    for (int j = 0; g * 4 + j < K; j++) b[j] = row[g * 4 + j];
+    memcpy(&v, b, 4);
+    return v;
+}
+
+void mfs_qgemm_pack_a_panels(int path, int M, int K, const int8_t *A, int lda, void *packed, int32_t *row_sums,
+                             int panel0, int panel1) {
     int mr = mfs_qgemm_mr(path), KG = qg_kgroups(K);
     if (row_sums) {
-        for (int m = 0; m < M; m++) {
+        for (int m = panel0 * mr; m < M && m < panel1 * mr; m++) {
             int32_t s = 0;
             for (int k = 0; k < K; k++) s += A[(size_t)m * lda + k];
             row_sums[m] = s;
         }
     }
 #ifdef QG_X86
-    if (path == MFS_QGEMM_AVX2) { qg_pack_a_int16(M, K, A, lda, mr, (int16_t *)packed); return; }
+    if (path == MFS_QGEMM_AVX2) { qg_pack_a_int16(M, K, A, lda, mr, (int16_t *)packed, panel0, panel1); return; }
 #endif
-    int8_t *p = (int8_t *)packed;
-    int panels = (M + mr - 1) / mr;
-    for (int i = 0; i < panels; i++)
-        for (int g = 0; g < KG; g++)
-            for (int r = 0; r < mr; r++)
-                for (int j = 0; j < 4; j++) {
-                    int m = i * mr + r, k = g * 4 + j;
-                    *p++ = (m < M && k < K) ? A[(size_t)m * lda + k] : 0;
-                }
+    /* Panel i holds, for each k group g, the four bytes of its mr rows: 32-bit words at
+     * (i * KG + g) * mr + r. Row by row, so each row is read once, in order. */
+    int32_t *words = (int32_t *)packed;
+    for (int i = panel0; i < panel1; i++)
+        for (int r = 0; r < mr; r++) {
+            const int m = i * mr + r;
+            int32_t *dst = words + (size_t)i * KG * mr + r;
+            if (m >= M) { for (int g = 0; g < KG; g++) dst[(size_t)g * mr] = 0; continue; }
+            const int8_t *row = A + (size_t)m * lda;
+            for (int g = 0; g < KG; g++) dst[(size_t)g * mr] = qg_group_bytes(row, g, K);
+        }
 }
 
 void mfs_qgemm_quantize_pack_b(int K, int N, const float *X, int ldx, float inv_scale, int mode,

@@ -16,15 +16,17 @@
 #endif
 #define T_AVX2 __attribute__((target("avx2,fma")))
 
-void qg_pack_a_int16(int M, int K, const int8_t *A, int lda, int mr, int16_t *p) {
-    int KG = qg_kgroups(K), panels = (M + mr - 1) / mr;
-    for (int i = 0; i < panels; i++)
+void qg_pack_a_int16(int M, int K, const int8_t *A, int lda, int mr, int16_t *packed, int panel0, int panel1) {
+    int KG = qg_kgroups(K);
+    for (int i = panel0; i < panel1; i++) {
+        int16_t *p = packed + (size_t)i * KG * mr * 4;
         for (int g = 0; g < KG; g++)
             for (int r = 0; r < mr; r++)
                 for (int j = 0; j < 4; j++) {
                     int m = i * mr + r, k = g * 4 + j;
                     *p++ = (m < M && k < K) ? A[(size_t)m * lda + k] : 0;
                 }
+    }
 }
 
 /* One k group: the tile's 8 columns as two vectors of 4 columns x 4 k (int16); each row's

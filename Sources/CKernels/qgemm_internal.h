@@ -41,7 +41,7 @@ extern const qg_kernel qg_kernel_ref;
 #define QG_X86 1
 extern const qg_kernel qg_kernel_avx2;
 extern const qg_kernel qg_kernel_avx512vnni;
-void qg_pack_a_int16(int M, int K, const int8_t *A, int lda, int mr, int16_t *packed);
+void qg_pack_a_int16(int M, int K, const int8_t *A, int lda, int mr, int16_t *packed, int panel0, int panel1);
 void qg_quantize_pack_b_avx2(int K, int N, const float *X, int ldx, float inv_scale, int mode,
                              uint8_t *packed, int n0, int n1);
 float qg_absmax_avx2(const float *x, size_t n);

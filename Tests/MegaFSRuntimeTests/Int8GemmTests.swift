@@ -10,6 +10,28 @@ import COpenBLAS
     /// The paths this CPU runs (the reference always; AVX2 / VNNI when present).
     static let paths = Int8GemmPath.allCases.filter(\.isAvailable)
 
+    /// Packing split over threads (row panels packed separately) gives the same bytes and row
+    /// sums as one pass, for every path, with rows and k not multiples of the blocks.
+    @Test func packingOverThreadsGivesTheSameBytes() {
+        var seed: UInt64 = 0x5eed
+        for path in Self.paths {
+            for (m, k) in [(1, 1), (7, 5), (9, 33), (37, 300), (130, 1027)] {
+                let a = (0..<(m * k)).map { _ -> Int8 in
+                    seed = seed &* 6364136223846793005 &+ 1442695040888963407
+                    return Int8(truncatingIfNeeded: seed >> 40)
+                }
+                let one = PackedInt8Weights(int8: a, m: m, k: k, path: path)
+                let two = PackedInt8Weights(int8: a, m: m, k: k, path: path, threads: ThreadPartition(threads: 2))
+                let four = PackedInt8Weights(int8: a, m: m, k: k, path: path, threads: ThreadPartition(threads: 4))
+                #expect(one.byteCount == two.byteCount)
+                #expect(memcmp(one.packed, two.packed, one.byteCount) == 0 && memcmp(one.packed, four.packed, one.byteCount) == 0,
+                        "\(path) \(m)x\(k)")
+                let sums = (0..<m).map { r in (0..<k).reduce(Int32(0)) { $0 + Int32(a[r * k + $1]) } }
+                #expect(one.rowSums == sums && two.rowSums == sums && four.rowSums == sums, "\(path) \(m)x\(k)")
+            }
+        }
+    }
+
     struct Problem {
         let m: Int, n: Int, k: Int
         let a: [Int8]   // [m, k]

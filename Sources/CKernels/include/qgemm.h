@@ -85,6 +85,10 @@ size_t mfs_qgemm_packed_b_size(int K, int N);
 
 /* Packs A[m*lda + k] (M x K int8) for `path`; writes rowsum[m] when row_sums != NULL. */
 void mfs_qgemm_pack_a(int path, int M, int K, const int8_t *A, int lda, void *packed, int32_t *row_sums);
+/* The same for row panels [panel0, panel1) only (mfs_qgemm_mr(path) rows each), so that
+ * disjoint ranges can be packed on several threads into the same buffer. */
+void mfs_qgemm_pack_a_panels(int path, int M, int K, const int8_t *A, int lda, void *packed, int32_t *row_sums,
+                             int panel0, int panel1);
 
 /* Quantizes X[k*ldx + n] (K x N float, row-major, n the fast index) and packs the column
  * panels covering [n0, n1) (n0 % 16 == 0; 0 <= n0 <= n1 <= N). Same bytes on all CPUs. */

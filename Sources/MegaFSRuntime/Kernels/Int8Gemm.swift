@@ -61,7 +61,7 @@ final class PackedInt8Weights: @unchecked Sendable {
 
     /// Packs `int8[r * lda + c]` for r < m, c < k. The path must be available.
     init(int8 weights: UnsafePointer<Int8>, m: Int, k: Int, lda: Int? = nil, scales: [Float]? = nil,
-         path: Int8GemmPath = .best) {
+         path: Int8GemmPath = .best, threads: ThreadPartition = ThreadPartition(threads: 1)) {
         precondition(path.isAvailable, "int8 GEMM path \(path) is not available on this CPU")
         precondition(m >= 0 && k >= 0 && k <= 65536, "int8 GEMM: K must be at most 65536")
         precondition(scales == nil || scales!.count == m)
@@ -71,8 +71,17 @@ final class PackedInt8Weights: @unchecked Sendable {
         let buffer = UnsafeMutableRawPointer.allocate(byteCount: max(64, byteCount), alignment: 64)
         packed = buffer
         var sums = [Int32](repeating: 0, count: m)
+        // Row panels on the session's threads: the encoder's 120 weights (200 MB) are packed when
+        // its first plan is made, inside the first run.
+        let mr = Int(mfs_qgemm_mr(path.rawValue)), panels = (m + mr - 1) / mr, ld = Int32(lda ?? k)
         sums.withUnsafeMutableBufferPointer { s in
-            mfs_qgemm_pack_a(path.rawValue, Int32(m), Int32(k), weights, Int32(lda ?? k), buffer, s.baseAddress)
+            guard let sumsBase = s.baseAddress else { return }
+            let rowSums = SendablePointer(sumsBase), src = UncheckedBox(weights)
+            let out = SendablePointer(buffer.assumingMemoryBound(to: UInt8.self))
+            threads.forRanges(panels, minPerThread: max(1, (1 << 16) / max(1, mr * k))) { r in
+                mfs_qgemm_pack_a_panels(path.rawValue, Int32(m), Int32(k), src.value, ld, out.p, rowSums.p,
+                                        Int32(r.lowerBound), Int32(r.upperBound))
+            }
         }
         rowSums = sums
     }

@@ -78,6 +78,8 @@ struct KernelRequest {
     var convAlgorithm = ConvAlgorithm.auto
     /// Bytes of an im2col (or col2im) band.
     var bandBudgetBytes = im2colBudgetBytes
+    /// The session's threads, for work done while planning (packing weights).
+    var threads = ThreadPartition(threads: 1)
 
     func input(_ i: Int) -> ValueDesc? { i < inputs.count ? inputs[i] : nil }
     var allFloat32: Bool {

@@ -182,7 +182,7 @@ enum ConvBuilder {
             let k = g.cinG * g.kh * g.kw
             let scales = q.axis == 0 ? q.scales : Array(repeating: q.scales[0], count: g.cout)
             int8Weights = PackedInt8Weights(int8: q.values.storage.pointer.assumingMemoryBound(to: Int8.self),
-                                            m: g.cout, k: k, scales: scales, path: .best)
+                                            m: g.cout, k: k, scales: scales, path: .best, threads: req.threads)
         }
         return ConvKernel(geometry: g, x: x.slot, w: w.slot, y: y.slot, modulation: modulation, epilogue: ep,
                           algorithm: req.convAlgorithm, bandBudgetBytes: req.bandBudgetBytes, int8Weights: int8Weights,

@@ -182,6 +182,7 @@ enum Planner {
             req.int8Activations = options.int8Activations
             req.convAlgorithm = options.convAlgorithm ?? .environment
             req.bandBudgetBytes = options.bandBudgetBytes
+            req.threads = ThreadPartition(threads: options.threads)
             var kernel = try KernelFactory.make(req, fast: options.fastKernels)
             if let dq = kernel as? DequantizeKernel, let out = node.outputs.first, !out.isEmpty {
                 quantizedValues[out] = dq.weight
