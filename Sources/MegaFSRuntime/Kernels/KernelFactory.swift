@@ -174,9 +174,9 @@ enum ConvBuilder {
             return DepthwiseConvKernel(geometry: g, x: x.slot, w: w.slot, y: y.slot, epilogue: ep)
         }
         var int8Weights: PackedInt8Weights? = nil
-        // Modulated convs keep their float kernels: in the generator every one of them ran
-        // slower as int8 (im2col + int8 GEMM) than as Winograd or direct float32 (1024 px:
-        // 406 against 70 ms; the whole generator 1222 against 600 ms).
+        // Modulated convs keep their float kernels: as int8 im2col products the generator's
+        // were faster at 32-128 px but slower from 256 px up (1024 px: 82-112 against 59-71 ms),
+        // the whole generator no faster, and twice as slow when other tenants load the memory.
         if req.int8Activations, modulation == nil, g.groups == 1, let q = w.quantized, q.values.shape.count == 4,
            q.axis == 0 || (q.axis == nil && q.scales.count == 1) {
             let k = g.cinG * g.kh * g.kw
