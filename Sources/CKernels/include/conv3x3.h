@@ -31,7 +31,8 @@ int mfs_conv_path_uses_avx2(int path);
  *   without:         v = v * s + b, only when s != 1 or b != 0
  *   then activation: none: v * gain (gain != 1); relu: v > 0 or NaN ? v : 0, times gain when
  *   gain != 1; leaky: v >= 0 ? v * gain : v * (gain * alpha). */
-enum { MFS_ACT_NONE = 0, MFS_ACT_RELU = 1, MFS_ACT_LEAKY = 2 };
+/* Activation codes; the conv epilogue takes the first three, the streamed GEMV (gemv.h) all. */
+enum { MFS_ACT_NONE = 0, MFS_ACT_RELU = 1, MFS_ACT_LEAKY = 2, MFS_ACT_SIGMOID = 3, MFS_ACT_TANH = 4 };
 typedef struct {
     const float *scale;
     const float *bias;

@@ -13,16 +13,15 @@
  */
 #include <stddef.h>
 #include <stdint.h>
-
-enum { MFS_GEMV_ACT_NONE = 0, MFS_GEMV_ACT_RELU = 1, MFS_GEMV_ACT_LEAKY = 2, MFS_GEMV_ACT_SIGMOID = 3, MFS_GEMV_ACT_TANH = 4 };
+#include "conv3x3.h"
 
 /* What each part does after its rows' products (NULL: nothing): y[r] = act(y[r]) * gain, with
  * the runtime's own formulas (ReLU keeps NaN, the stable sigmoid, tanhf), and then it prefetches
  * the start of its share of next_weight (the next product's, next_weight_bytes long; NULL for
  * none) while the other parts finish. */
 typedef struct {
-    int activation;
-    float slope;      /* of MFS_GEMV_ACT_LEAKY */
+    int activation;   /* MFS_ACT_* (conv3x3.h) */
+    float slope;      /* of MFS_ACT_LEAKY */
     float gain;
     const void *next_weight;
     size_t next_weight_bytes;

@@ -10,6 +10,17 @@ enum Activation: Equatable {
     case sigmoid
     case tanh
 
+    /// The C kernels' code for it (MFS_ACT_*, conv3x3.h) and leaky ReLU's slope.
+    var kernelCode: (code: Int32, slope: Float) {
+        switch self {
+        case .none: (Int32(MFS_ACT_NONE), 0)
+        case .relu: (Int32(MFS_ACT_RELU), 0)
+        case .leakyRelu(let slope): (Int32(MFS_ACT_LEAKY), slope)
+        case .sigmoid: (Int32(MFS_ACT_SIGMOID), 0)
+        case .tanh: (Int32(MFS_ACT_TANH), 0)
+        }
+    }
+
     init?(name: String, alpha: Float) {
         switch name {
         case "", "none": self = .none
@@ -74,13 +85,10 @@ extension ConvEpilogue.Bound {
     /// operations as `apply`), on a band starting at element p0 of sample n; nil for the
     /// activations it does not have. `scale`: the demodulation per output channel, or nil.
     func kernelEpilogue(n: Int, p0: Int, scale: UnsafePointer<Float>?) -> mfs_conv_epilogue? {
+        if case .sigmoid = activation { return nil }
+        if case .tanh = activation { return nil }
         var e = mfs_conv_epilogue()
-        switch activation {
-        case .none: e.activation = Int32(MFS_ACT_NONE)
-        case .relu: e.activation = Int32(MFS_ACT_RELU)
-        case .leakyRelu(let alpha): e.activation = Int32(MFS_ACT_LEAKY); e.alpha = alpha
-        case .sigmoid, .tanh: return nil
-        }
+        (e.activation, e.alpha) = activation.kernelCode
         e.gain = gain
         e.scale = scale
         e.bias = bias

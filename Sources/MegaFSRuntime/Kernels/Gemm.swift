@@ -28,16 +28,8 @@ final class GemmKernel: RuntimeKernel {
     /// The weight of the streamed GEMV that runs next in the plan (set by the planner): this one
     /// prefetches its start as it finishes.
     var nextStreamedWeight: (pointer: UnsafeRawPointer, bytes: Int)?
-    private var gemvEpilogue: mfs_gemv_epilogue {
-        let (code, slope): (Int32, Float) = switch activation {
-        case .none: (Int32(MFS_GEMV_ACT_NONE), 0)
-        case .relu: (Int32(MFS_GEMV_ACT_RELU), 0)
-        case .leakyRelu(let al): (Int32(MFS_GEMV_ACT_LEAKY), al)
-        case .sigmoid: (Int32(MFS_GEMV_ACT_SIGMOID), 0)
-        case .tanh: (Int32(MFS_GEMV_ACT_TANH), 0)
-        }
-        return mfs_gemv_epilogue(activation: code, slope: slope, gain: gain, next_weight: nil, next_weight_bytes: 0)
-    }
+    /// The streamed GEMV's activation (the weight to prefetch is added per run).
+    private let gemvEpilogue: mfs_gemv_epilogue
     /// The bytes this product's streamed GEMV reads, when fixed at planning (a constant weight).
     func streamedWeight(constant: (Int) -> Tensor?) -> (pointer: UnsafeRawPointer, bytes: Int)? {
         guard streamsOwnGemv else { return nil }
@@ -59,6 +51,8 @@ final class GemmKernel: RuntimeKernel {
         cLayout = c.map { BroadcastLayout(a: [m, n], b: $0.shape, out: [m, n]) }
         self.activation = activation
         self.gain = gain
+        let (code, slope) = activation.kernelCode
+        gemvEpilogue = mfs_gemv_epilogue(activation: code, slope: slope, gain: gain, next_weight: nil, next_weight_bytes: 0)
     }
 
     /// The quantized weight of a one-row product the streamed GEMV can take as int8.
