@@ -131,21 +131,33 @@ import MegaFSGraph
     var rng = Rng(4244)
     let wide = WinogradConvPlan.autoMinChannels
     let direct = "conv(direct3x3-\(Conv3x3Path.best))"
-    // The smallest square output Winograd takes (16x16 on AVX2, 32x32 where the AVX-512
-    // direct kernel runs).
-    let side = Int(Double(WinogradConvPlan.autoMinPixels).squareRoot())
-    // (cin, cout, side, kernel auto takes): wide enough; too few output channels; too few
-    // pixels for Winograd (the direct kernel, or im2col when too narrow for it too).
-    var cases = [(wide, wide, side, "conv(winograd-f2)"), (wide, wide / 2, side, direct), (wide, wide, 8, "conv(im2col)")]
-    if side / 2 >= DirectConvPlan.autoMinWidth { cases.append((wide, wide, side / 2, direct)) }
-    for (cin, cout, side, expected) in cases {
-        var b = GraphBuilder()
-        let x = b.input("x", rng.tensor([1, cin, side, side]))
-        b.output(b.node("Conv", [x, b.constant(rng.tensor([cout, cin, 3, 3], -0.05, 0.05), "w")],
-                        ["pads": .ints([1, 1, 1, 1])]))
-        let s = try expectMatchesReference(b, conv: .auto, "\(cin)->\(cout) at \(side)x\(side), auto")
-        let names = (s.lastPlanSummary?.kernels ?? []).map(\.name)
-        #expect(names.contains(expected), "\(cin)->\(cout) at \(side)x\(side): \(names)")
+    // Not Winograd: the direct kernel, or a GEMM path ("" matches any) when too narrow for it.
+    func narrowKernel(_ side: Int) -> String { side >= DirectConvPlan.autoMinWidth ? direct : "" }
+    // The smallest square output Winograd takes: a weight fed at run time is transformed on
+    // every call (16x16 on AVX2, 32x32 where the AVX-512 direct kernel runs); a constant one
+    // once (8x8 with AVX-512), which also lifts the channel-product bound.
+    for constant in [true, false] {
+        let side = Int(Double(constant ? WinogradConvPlan.autoMinPixelsConstantWeight : WinogradConvPlan.autoMinPixels).squareRoot())
+        // (cin, cout, side, kernel auto takes): wide enough; too few output channels; too few
+        // pixels for Winograd.
+        var cases = [(wide, wide, side, "conv(winograd-f2)"), (wide, wide / 2, side, narrowKernel(side)),
+                     (wide, wide, side / 2, narrowKernel(side / 2))]
+        // Past the channel product a per-call transform's scratch would set the arena (at the
+        // constant weight's smallest side, so that the reference stays quick).
+        let small = Int(Double(WinogradConvPlan.autoMinPixelsConstantWeight).squareRoot())
+        cases.append((1024, WinogradConvPlan.autoMaxChannelProduct / 1024 + 16, small,
+                      constant ? "conv(winograd-f2)" : narrowKernel(small)))
+        for (cin, cout, side, expected) in cases {
+            var b = GraphBuilder()
+            let x = b.input("x", rng.tensor([1, cin, side, side]))
+            let wt = rng.tensor([cout, cin, 3, 3], -0.05, 0.05)
+            let w = constant ? b.constant(wt, "w") : b.input("w", wt)
+            b.output(b.node("Conv", [x, w], ["pads": .ints([1, 1, 1, 1]), "kernel_shape": .ints([3, 3])]))
+            let what = "\(cin)->\(cout) at \(side)x\(side), constant weight \(constant)"
+            let s = try expectMatchesReference(b, conv: .auto, "\(what), auto")
+            let names = (s.lastPlanSummary?.kernels ?? []).map(\.name)
+            #expect(expected.isEmpty ? !names.contains { $0.contains("winograd") } : names.contains(expected), "\(what): \(names)")
+        }
     }
 }
 

@@ -162,7 +162,6 @@ final class ConvKernel: RuntimeKernel {
             ? WinogradConvPlan(g, algorithm: algorithm, bandBudgetBytes: WinogradConvPlan.bandBudget(im2colBudget: bandBudgetBytes),
                                weightsInScratch: floatWeight == nil)
             : nil
-        winogradWeights = floatWeight.flatMap { w in winogradPlan.map { $0.transformedWeights(w) } }
         let directPlan = self.int8Weights == nil && winogradPlan == nil
             ? DirectConvPlan(g, algorithm: algorithm, bandBudgetBytes: DirectConvPlan.bandBudget(im2colBudget: bandBudgetBytes))
             : nil
@@ -181,6 +180,7 @@ final class ConvKernel: RuntimeKernel {
             colBytes = ((k * p * g.n * 4 + 63) / 64) * 64
             mergedOutBytes = ((g.cout * p * g.n * 4 + 63) / 64) * 64
             transposedBytes = streams && !streamsRows ? colBytes : 0
+            winogradWeights = nil
             weightScratchBytes = 0
             demodBytes = 0
             direct = nil
@@ -203,9 +203,12 @@ final class ConvKernel: RuntimeKernel {
             weightScratchBytes = modulation != nil ? g.cout * g.cin * 4 : 0
             direct = nil
             winograd = nil
+            winogradWeights = nil
             let rows = Self.takesRowProduct(g, int8Weights: self.int8Weights)
             name = (modulation != nil ? "modconv" : "conv") + (rows ? "(pointwise-rows)" : "(pointwise)")
         } else if let plan = winogradPlan {
+            // Made here, not before the batch is merged: that path never reads it.
+            winogradWeights = floatWeight.map { plan.transformedWeights($0) }
             bandRows = plan.rows
             colBytes = plan.scratchBytes
             weightScratchBytes = 0
@@ -218,6 +221,7 @@ final class ConvKernel: RuntimeKernel {
             weightScratchBytes = 0
             direct = plan
             winograd = nil
+            winogradWeights = nil
             name = (modulation != nil ? "modconv" : "conv") + "(direct3x3-\(plan.path))"
         } else {
             let rowBytes = k * g.ow * 4
@@ -226,6 +230,7 @@ final class ConvKernel: RuntimeKernel {
             weightScratchBytes = 0
             direct = nil
             winograd = nil
+            winogradWeights = nil
             name = modulation != nil ? "modconv(im2col)" : "conv(im2col)"
         }
         demodBytes = modulation?.demodulate == true ? ((g.cout * 4 + 63) / 64) * 64 : 0

@@ -58,8 +58,17 @@ struct WinogradConvPlan {
     /// 67-74 against 114-121 ms at 512 px x 64 (whole generator 695-735 against 786-820 ms,
     /// three alternations); on the encoder's 64-channel convs at 64x64 it came out even. Hence
     /// 32 channels where the best path is AVX-512; 128 on AVX2, where it was last measured.
+    ///
+    /// A constant weight's U is made once at planning (`weightsInScratch: false`), and its band
+    /// scratch stays within the budget whatever the channels: then Winograd also wins below
+    /// 32x32 and above 512 x 512 channels. Encoder batch 2 (Zen 4, 2 threads, `--profile`):
+    /// the FPN's 1024->128 conv at 32x32 11.8 against 28.7 ms (direct), its 2048->128 conv at
+    /// 16x16 7.6 against 15.0 ms (im2col + sgemm), the 256-channel convs at 16x16 1.9-3.1
+    /// against 2.95-3.1 ms; generator 1024, 512 channels: 3.6 against 6.0 ms (direct) at
+    /// 16x16, 1.35-1.4 against 2.4 ms (im2col) at 8x8, even at 4x4.
     static var autoMinChannels: Int { Conv3x3Path.best == .avx512 ? 32 : 128 }
     static var autoMinPixels: Int { Conv3x3Path.best == .avx512 ? 1024 : 256 }
+    static var autoMinPixelsConstantWeight: Int { Conv3x3Path.best == .avx512 ? 64 : 256 }
     static let autoMaxChannelProduct = 512 * 512
 
     /// Bytes of V and M a band aims at, given the im2col band budget (8 MB by default): wide
@@ -75,8 +84,9 @@ struct WinogradConvPlan {
         switch algorithm {
         case .im2col, .direct: return nil
         case .auto:
-            guard g.cin >= Self.autoMinChannels, g.cout >= Self.autoMinChannels, g.oh * g.ow >= Self.autoMinPixels,
-                  g.cin * g.cout <= Self.autoMaxChannelProduct else { return nil }
+            let minPixels = weightsInScratch ? Self.autoMinPixels : Self.autoMinPixelsConstantWeight
+            guard g.cin >= Self.autoMinChannels, g.cout >= Self.autoMinChannels, g.oh * g.ow >= minPixels,
+                  !weightsInScratch || g.cin * g.cout <= Self.autoMaxChannelProduct else { return nil }
         case .winograd, .winogradF4: break
         }
         let tile = algorithm == .winogradF4 || g.oh * g.ow >= Self.f4MinPixels ? 4 : 2
