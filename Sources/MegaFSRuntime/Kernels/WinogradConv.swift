@@ -62,10 +62,12 @@ struct WinogradConvPlan {
     /// A constant weight's U is made once at planning (`weightsInScratch: false`), and its band
     /// scratch stays within the budget whatever the channels: then Winograd also wins below
     /// 32x32 and above 512 x 512 channels. Encoder batch 2 (Zen 4, 2 threads, `--profile`):
-    /// the FPN's 1024->128 conv at 32x32 11.8 against 28.7 ms (direct), its 2048->128 conv at
-    /// 16x16 7.6 against 15.0 ms (im2col + sgemm), the 256-channel convs at 16x16 1.9-3.1
-    /// against 2.95-3.1 ms; generator 1024, 512 channels: 3.6 against 6.0 ms (direct) at
-    /// 16x16, 1.35-1.4 against 2.4 ms (im2col) at 8x8, even at 4x4.
+    /// the FPN's 1024->512 conv at 16x16 11.5-11.8 against 23-28.7 ms (direct), its 2048->512
+    /// conv at 8x8 6.4-7.6 against 15.0 ms (im2col + sgemm), the 256-channel convs at 16x16
+    /// 1.8-3.1 against 2.95-3.1 ms: the whole encoder 367-389 against 392-402 ms. Generator
+    /// 1024, 512 channels: 3.6 against 6.0 ms (direct) at 16x16, 1.35-1.4 against 2.4 ms
+    /// (im2col) at 8x8, even at 4x4. The price is memory: U is 16/9 of the weight, held beside
+    /// it (encoder peak RSS 1122 against 1007 MB, generator 503 against 483 MB).
     static var autoMinChannels: Int { Conv3x3Path.best == .avx512 ? 32 : 128 }
     static var autoMinPixels: Int { Conv3x3Path.best == .avx512 ? 1024 : 256 }
     static var autoMinPixelsConstantWeight: Int { Conv3x3Path.best == .avx512 ? 64 : 256 }
