@@ -58,6 +58,9 @@ public final class TensorStorage: @unchecked Sendable {
     public let pointer: UnsafeMutableRawPointer
     /// Set when the bytes are a range of a slab (which this storage keeps alive).
     private let slab: TensorSlab?
+    /// True for a placeholder whose bytes were given up (`released(byteCount:)`): its pages are
+    /// reserved but not readable, so a read faults instead of returning wrong values.
+    public let isReleased: Bool
 
     /// Allocates `byteCount` zeroed bytes.
     public init(byteCount: Int) {
@@ -65,6 +68,23 @@ public final class TensorStorage: @unchecked Sendable {
         pointer = UnsafeMutableRawPointer.allocate(byteCount: max(byteCount, 1), alignment: Self.alignment)
         memset(pointer, 0, max(byteCount, 1))
         slab = nil
+        isReleased = false
+    }
+
+    private init(releasedByteCount byteCount: Int, pointer: UnsafeMutableRawPointer) {
+        self.byteCount = byteCount
+        self.pointer = pointer
+        slab = nil
+        isReleased = true
+    }
+
+    /// A placeholder of `byteCount` bytes that takes no memory: for a weight whose only readers
+    /// hold a transformed copy of it (the runtime's Winograd convs). Nil when even the address
+    /// range cannot be reserved.
+    public static func released(byteCount: Int) -> TensorStorage? {
+        guard let m = mmap(nil, max(byteCount, 1), PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0),
+              m != MAP_FAILED else { return nil }
+        return TensorStorage(releasedByteCount: byteCount, pointer: m)
     }
 
     /// `byteCount` bytes at `offset` (a multiple of `alignment`) in `slab`, which nothing else may
@@ -75,6 +95,7 @@ public final class TensorStorage: @unchecked Sendable {
         self.byteCount = byteCount
         pointer = slab.base + offset
         self.slab = slab
+        isReleased = false
     }
 
     /// One storage per byte count: those marked `inSlab` in one fresh slab (each at a 64-byte
@@ -104,7 +125,8 @@ public final class TensorStorage: @unchecked Sendable {
     }
 
     deinit {
-        if let slab { slab.release(pointer, count: byteCount) } else { pointer.deallocate() }
+        if isReleased { munmap(pointer, max(byteCount, 1)) }
+        else if let slab { slab.release(pointer, count: byteCount) } else { pointer.deallocate() }
     }
 
     public var bytes: UnsafeRawBufferPointer { UnsafeRawBufferPointer(start: pointer, count: byteCount) }

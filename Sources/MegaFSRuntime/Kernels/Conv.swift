@@ -102,6 +102,13 @@ final class ConvKernel: RuntimeKernel {
     /// Winograd's transformed weight U, computed at build time when the weight is a float
     /// constant (the transform took about 2 % of the 1024 generator when run every call).
     let winogradWeights: TensorStorage?
+    /// The U this conv runs on in place of its float weight, which it then never reads: what
+    /// the session may hold while giving the weight back (with the weight squares a modulated
+    /// conv's demodulation was planned with).
+    var heldTransform: HeldWinogradWeights.Entry? {
+        guard let u = winogradWeights, let plan = winograd else { return nil }
+        return HeldWinogradWeights.Entry(tile: plan.tile, u: u, weightSquares: modulation?.weightSquares ?? [])
+    }
     /// The direct and Winograd kernels read a padded copy of their band, not x.
     var readsPaddedBand: Bool { direct != nil || winograd != nil }
     /// An im2col conv whose output has its input's shape may write over its input (the
@@ -140,7 +147,7 @@ final class ConvKernel: RuntimeKernel {
 
     init(geometry g: ConvGeometry, x: Int, w: Int, y: Int, modulation: Modulation?, epilogue: ConvEpilogue,
          algorithm: ConvAlgorithm = .auto, bandBudgetBytes: Int = im2colBudgetBytes, int8Weights: PackedInt8Weights? = nil,
-         quantizedWeight: QuantizedConstant? = nil, constantWeight: Tensor? = nil) {
+         quantizedWeight: QuantizedConstant? = nil, constantWeight: Tensor? = nil, heldWinograd: HeldWinogradWeights.Entry? = nil) {
         self.g = g; self.x = x; self.w = w; self.y = y
         self.modulation = modulation; self.epilogue = epilogue
         // A modulated pointwise conv scales its (float) weight by the style: no int8 there.
@@ -158,16 +165,18 @@ final class ConvKernel: RuntimeKernel {
             : bandBudgetBytes
         // A float32 constant weight is transformed once, here; any other, on every call.
         let floatWeight = constantWeight?.dtype == .float32 ? constantWeight : nil
+        // A held U (its weight given back by the session) leaves Winograd as the only way.
         let winogradPlan = self.int8Weights == nil
-            ? WinogradConvPlan(g, algorithm: algorithm, bandBudgetBytes: WinogradConvPlan.bandBudget(im2colBudget: bandBudgetBytes),
-                               weightsInScratch: floatWeight == nil)
+            ? WinogradConvPlan(g, algorithm: heldWinograd == nil ? algorithm : .winograd,
+                               bandBudgetBytes: WinogradConvPlan.bandBudget(im2colBudget: bandBudgetBytes),
+                               weightsInScratch: floatWeight == nil && heldWinograd == nil, tile: heldWinograd?.tile)
             : nil
         let directPlan = self.int8Weights == nil && winogradPlan == nil
             ? DirectConvPlan(g, algorithm: algorithm, bandBudgetBytes: DirectConvPlan.bandBudget(im2colBudget: bandBudgetBytes))
             : nil
         let ownKernelApplies = winogradPlan != nil || directPlan != nil
         // One GEMM over all samples' columns when they fit one im2col matrix.
-        let fitsOneMatrix = g.groups == 1 && modulation == nil
+        let fitsOneMatrix = g.groups == 1 && modulation == nil && heldWinograd == nil
             && k * p * g.n * 4 <= (ownKernelApplies ? bandBudgetBytes : gemmBudget)
         let streams = fitsOneMatrix && algorithm != .im2col && self.int8Weights == nil && !g.isPointwise
             && p * g.n <= Self.streamedMaxColumns
@@ -208,7 +217,7 @@ final class ConvKernel: RuntimeKernel {
             name = (modulation != nil ? "modconv" : "conv") + (rows ? "(pointwise-rows)" : "(pointwise)")
         } else if let plan = winogradPlan {
             // Made here, not before the batch is merged: that path never reads it.
-            winogradWeights = floatWeight.map { plan.transformedWeights($0) }
+            winogradWeights = heldWinograd?.u ?? floatWeight.map { plan.transformedWeights($0) }
             bandRows = plan.rows
             colBytes = plan.scratchBytes
             weightScratchBytes = 0

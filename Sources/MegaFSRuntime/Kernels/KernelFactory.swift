@@ -140,12 +140,17 @@ enum ConvBuilder {
             guard b.elementCount == g.cout else { return nil }
             ep.bias = b.slot
         }
+        // U held by the session for this weight, which it gave back (see HeldWinogradWeights).
+        let held = transposed || node.inputs.count < 2 ? nil : req.heldWinograd?[node.inputs[1]]
         var modulation: Modulation? = nil
         if fused, let s = req.input(3) {
             guard g.groups == 1, s.shape.count == 2, s.shape[1] == g.cin, s.shape[0] == 1 || s.shape[0] == g.n else { return nil }
             let demod = (node.int("demodulate") ?? 0) != 0
             var wsq: [Float] = []
-            if demod {
+            if demod, let held {
+                guard held.weightSquares.count == g.cout * g.cin else { return nil }
+                wsq = held.weightSquares
+            } else if demod {
                 // The weight's values (dequantized if int8): only the demodulation reads them here.
                 guard let wc = w.constant ?? w.quantized?.dequantized() else { return nil }
                 wsq = Modulation.weightSquares(wc, transposed: transposed)
@@ -187,6 +192,6 @@ enum ConvBuilder {
         return ConvKernel(geometry: g, x: x.slot, w: w.slot, y: y.slot, modulation: modulation, epilogue: ep,
                           algorithm: req.convAlgorithm, bandBudgetBytes: req.bandBudgetBytes, int8Weights: int8Weights,
                           quantizedWeight: g.groups == 1 && modulation == nil ? w.quantized : nil,
-                          constantWeight: w.constant)
+                          constantWeight: w.constant, heldWinograd: held)
     }
 }

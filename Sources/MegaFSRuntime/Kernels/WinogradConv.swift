@@ -80,7 +80,7 @@ struct WinogradConvPlan {
     /// `weightsInScratch`: U is computed into the scratch on every run (`transformWeights`);
     /// false when the caller holds it (`transformedWeights`, for a constant weight).
     init?(_ g: ConvGeometry, algorithm: ConvAlgorithm, bandBudgetBytes: Int = bandBudget(im2colBudget: im2colBudgetBytes),
-          weightsInScratch: Bool = true, path: Conv3x3Path = .best) {
+          weightsInScratch: Bool = true, tile forcedTile: Int? = nil, path: Conv3x3Path = .best) {
         guard g.kh == 3, g.kw == 3, g.sh == 1, g.sw == 1, g.dh == 1, g.dw == 1, g.groups == 1,
               g.padTop == 1, g.padLeft == 1, g.padBottom == 1, g.padRight == 1 else { return nil }
         switch algorithm {
@@ -91,7 +91,7 @@ struct WinogradConvPlan {
                   !weightsInScratch || g.cin * g.cout <= Self.autoMaxChannelProduct else { return nil }
         case .winograd, .winogradF4: break
         }
-        let tile = algorithm == .winogradF4 || g.oh * g.ow >= Self.f4MinPixels ? 4 : 2
+        let tile = forcedTile ?? (algorithm == .winogradF4 || g.oh * g.ow >= Self.f4MinPixels ? 4 : 2)
         self.tile = tile
         self.path = path
         let k = (tile + 2) * (tile + 2)
@@ -174,4 +174,24 @@ struct WinogradConvPlan {
                             Int32(ow), yBand, P)
         }
     }
+}
+
+/// Winograd weights (U) a session holds in place of the float32 weights they were made from,
+/// by initializer name (with a modulated conv's weight squares). Once the only reader of a
+/// constant weight in a plan is a Winograd conv holding its U, the session gives the weight's memory back (U is 16/9 of it for F(2x2),
+/// 4x for F(4x4): keeping both cost the encoder 116 MB), and its later plans (other input
+/// shapes) run those convs on the held U, with the same tile. Used under the session's lock.
+final class HeldWinogradWeights: @unchecked Sendable {
+    struct Entry {
+        let tile: Int
+        let u: TensorStorage
+        /// A modulated conv's per-(output, input) sums of squared weights, for its demodulation.
+        let weightSquares: [Float]
+    }
+    private var entries: [String: Entry] = [:]
+    subscript(name: String) -> Entry? {
+        get { entries[name] }
+        set { entries[name] = newValue }
+    }
+    var count: Int { entries.count }
 }

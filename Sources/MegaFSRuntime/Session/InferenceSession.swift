@@ -27,6 +27,10 @@ public struct SessionOptions: Sendable {
     /// Bytes of an im2col (or col2im) band; tests make it small so that tiny models take
     /// several bands.
     var bandBudgetBytes = im2colBudgetBytes
+    /// Keep a float32 weight whose every reader runs Winograd on a transform made once (U) as
+    /// well. By default the session gives it back after the first plan and holds U alone:
+    /// later plans then run those convs with Winograd whatever their shape.
+    public var keepsOriginalWeights = false
 
     public init(threads: Int? = nil, enableFusion: Bool = true, fastKernels: Bool = true,
                 gemm: any GemmBackend = OpenBLASGemm(), int8Activations: Bool = false, convAlgorithm: ConvAlgorithm? = nil) {
@@ -98,10 +102,17 @@ public struct PlanSummary: Sendable {
 /// Runs of one session are serialized (the arena is shared); use one session per thread for
 /// concurrent runs.
 public final class InferenceSession: @unchecked Sendable {
-    public let graph: Graph
+    /// The model's graph. After the first plan, a weight the session holds only in its
+    /// Winograd form is a placeholder there (`storage.isReleased`, unreadable).
+    public var graph: Graph {
+        lock.lock(); defer { lock.unlock() }
+        return baseGraph
+    }
+    private var baseGraph: Graph
     public let options: SessionOptions
-    public var inputs: [ValueInfo] { graph.inputs }
-    public var outputs: [ValueInfo] { graph.outputs }
+    public let inputs: [ValueInfo]
+    public let outputs: [ValueInfo]
+    private let heldWinograd = HeldWinogradWeights()
 
     private let lock = NSLock()
     private var plans: [[[Int]]: ExecutionPlan] = [:]
@@ -128,7 +139,9 @@ public final class InferenceSession: @unchecked Sendable {
         let problems = Validation.problems(in: g)
         if !problems.isEmpty { throw RuntimeError.unsupportedModel(problems) }
         do { try g.sortTopologically() } catch { throw RuntimeError.planning("\(error)") }
-        self.graph = g
+        self.baseGraph = g
+        self.inputs = g.inputs
+        self.outputs = g.outputs
         self.options = options
         options.gemm.setThreads(options.threads)
         // Fixed-shape models are planned right away.
@@ -158,7 +171,7 @@ public final class InferenceSession: @unchecked Sendable {
     /// Plans (or returns the cached plan) for these input shapes without running.
     public func prepare(inputShapes: [String: [Int]]) throws -> PlanSummary {
         var tensors: [String: Tensor] = [:]
-        for input in graph.inputs {
+        for input in inputs {
             guard let shape = inputShapes[input.name] else { throw RuntimeError.missingInput(name: input.name) }
             tensors[input.name] = Tensor(zeros: input.type.dtype, shape: shape)
         }
@@ -206,7 +219,7 @@ public final class InferenceSession: @unchecked Sendable {
 
     private func summary(_ plan: ExecutionPlan) -> PlanSummary {
         var shapes: [String: [Int]] = [:]
-        for (i, input) in graph.inputs.enumerated() { shapes[input.name] = plan.inputShapes[i] }
+        for (i, input) in inputs.enumerated() { shapes[input.name] = plan.inputShapes[i] }
         let kernels = plan.steps.reduce(into: [String: Int]()) { $0[$1.kernel.kernelName, default: 0] += 1 }
             .sorted { $0.value != $1.value ? $0.value > $1.value : $0.key < $1.key }.map { (name: $0.key, count: $0.value) }
         return PlanSummary(inputShapes: shapes, nodeCount: plan.steps.count, arenaBytes: plan.arenaBytes,
@@ -214,11 +227,11 @@ public final class InferenceSession: @unchecked Sendable {
     }
 
     private func orderedInputs(_ inputs: [String: Tensor]) throws -> [Tensor] {
-        let names = graph.inputs.map(\.name)
+        let names = self.inputs.map(\.name)
         for name in inputs.keys.sorted() where !names.contains(name) {
             throw RuntimeError.unknownInput(name: name, expected: names)
         }
-        return try graph.inputs.map { info in
+        return try self.inputs.map { info in
             guard let t = inputs[info.name] else { throw RuntimeError.missingInput(name: info.name) }
             guard t.dtype == info.type.dtype else {
                 throw RuntimeError.wrongInputType(name: info.name, expected: info.type.dtype.name, got: t.dtype.name)
@@ -243,7 +256,7 @@ public final class InferenceSession: @unchecked Sendable {
     private func planLocked(_ inputs: [Tensor]) throws -> ExecutionPlan {
         let key = inputs.map(\.shape)
         if let p = plans[key] { lastPlan = p; return p }
-        let p = try Planner.plan(base: graph, inputs: inputs, options: options)
+        let p = try Planner.plan(base: &baseGraph, inputs: inputs, options: options, held: heldWinograd)
         HeapTrim.releaseFreePages()
         plans[key] = p
         lastPlan = p

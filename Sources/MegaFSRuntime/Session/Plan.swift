@@ -106,9 +106,24 @@ enum Planner {
         g.nodes = nodes
     }
 
-    static func plan(base: Graph, inputs: [Tensor], options: SessionOptions) throws -> ExecutionPlan {
+    /// With `held` (the session's), a float32 weight whose only reader is a conv that made its
+    /// Winograd U here is given back as soon as U exists: `base`, the plan and its graph then
+    /// hold an unreadable placeholder in its place (so its memory goes before the next U is
+    /// made, unless the caller keeps the graph it gave the session), and U is kept in `held`
+    /// for later plans.
+    static func plan(base: inout Graph, inputs: [Tensor], options: SessionOptions, held: HeldWinogradWeights? = nil) throws -> ExecutionPlan {
         let fusion = options.enableFusion && options.fastKernels
-        let g = try specialize(base, inputs: inputs, fusion: fusion)
+        var g = try specialize(base, inputs: inputs, fusion: fusion)
+        var reads: [String: Int] = [:]
+        for node in g.nodes { for name in node.inputs where !name.isEmpty { reads[name, default: 0] += 1 } }
+        for o in g.outputs { reads[o.name, default: 0] += 1 }
+        // Names per storage: a constant folded into a view of another shares its bytes.
+        var namesOfStorage: [ObjectIdentifier: Set<String>] = [:]
+        if held != nil && !options.keepsOriginalWeights {
+            for graph in [base, g] {
+                for (name, t) in graph.initializers { namesOfStorage[ObjectIdentifier(t.storage), default: []].insert(name) }
+            }
+        }
 
         var values: [PlannedValue] = []
         var slotOf: [String: Int] = [:]
@@ -183,7 +198,32 @@ enum Planner {
             req.convAlgorithm = options.convAlgorithm ?? .environment
             req.bandBudgetBytes = options.bandBudgetBytes
             req.threads = ThreadPartition(threads: options.threads)
+            req.heldWinograd = held
             var kernel = try KernelFactory.make(req, fast: options.fastKernels)
+            if let held, !options.keepsOriginalWeights, node.inputs.count > 1, let u = (kernel as? ConvKernel)?.heldTransform,
+               let w = inDescs[1], let t = w.constant, t.dtype == .float32, !t.storage.isReleased, reads[node.inputs[1]] == 1,
+               let names = namesOfStorage[ObjectIdentifier(t.storage)],
+               names.allSatisfy({ $0 == node.inputs[1] || reads[$0] == nil }) {
+                // (Other names of these bytes, like the generator's 5-D weight this conv's is a
+                // view of, are read by no node of this plan.)
+                guard let storage = TensorStorage.released(byteCount: t.storage.byteCount) else {
+                    throw RuntimeError.planning("cannot reserve address space for the placeholder of '\(node.inputs[1])'")
+                }
+                held[node.inputs[1]] = u
+                for name in names {
+                    if let old = g.initializers[name] { g.initializers[name] = Tensor(dtype: old.dtype, shape: old.shape, storage: storage) }
+                    if let old = base.initializers[name] { base.initializers[name] = Tensor(dtype: old.dtype, shape: old.shape, storage: storage) }
+                }
+                values[w.slot].location = .constant(Tensor(dtype: t.dtype, shape: t.shape, storage: storage))
+            }
+            // A weight the session gave back may only reach the conv that holds its U.
+            for (k, name) in node.inputs.enumerated() where !name.isEmpty {
+                guard let t = g.initializers[name], t.storage.isReleased else { continue }
+                guard k == 1, let mine = (kernel as? ConvKernel)?.heldTransform, let kept = held?[name], mine.u === kept.u else {
+                    throw RuntimeError.planning("the weight '\(name)' is held only in its Winograd form, but \(node.displayName) "
+                        + "(\(kernel.kernelName)) would read it as it was (SessionOptions.keepsOriginalWeights keeps it)")
+                }
+            }
             if let dq = kernel as? DequantizeKernel, let out = node.outputs.first, !out.isEmpty {
                 quantizedValues[out] = dq.weight
             }
