@@ -82,16 +82,17 @@ public struct ModulatedConvFusion: GraphPass {
         remove += demodNodes + [wmIndex, si]
         let style = sr.inputs[0]
 
-        // The constant weight in the layout the kernel wants: [Cout, Cin, k, k], or
-        // [Cin, Cout, k, k] for the transposed conv.
+        // The constant weight in the layout the kernel wants: [Cout, Cin, k, k], a view of the
+        // 5-D weight (the transposed conv's kernel reads it so, `weight_out_in`: a swapped copy
+        // held beside the original cost the 1024 generator 45 MB); an int8 one of the
+        // transposed conv, [Cin, Cout, k, k].
         let wNew: String
+        var outIn = false
         switch wc {
         case .float(let t):
             guard t.dtype == .float32 else { return nil }
-            let weight = transposed
-                ? Tensor(Self.swapLeadingAxes(t.floats, cout, cin, kh * kw), shape: [cin, cout, kh, kw])
-                : t.reshaped([cout, cin, kh, kw])
-            wNew = rw.addInitializer(conv.inputs[1], weight)
+            wNew = rw.addInitializer(conv.inputs[1], t.reshaped([cout, cin, kh, kw]))
+            outIn = transposed
         case .int8(let q, let scalesName, let dqIndex):
             // Quantized along Cout (1) or Cin (2) of [1, Cout, Cin, k, k], or per tensor.
             let newAxis: Int?
@@ -108,6 +109,7 @@ public struct ModulatedConvFusion: GraphPass {
         }
         var attrs = conv.attributes
         attrs["transposed"] = .int(transposed ? 1 : 0)
+        if outIn { attrs["weight_out_in"] = .int(1) }
         attrs["demodulate"] = .int(demod ? 1 : 0)
         attrs["demod_eps"] = .float(eps)
         attrs["fusion"] = .string(transposed ? "modulated-convtranspose" : "modulated-conv")

@@ -528,18 +528,25 @@ final class ConvTransposeKernel: RuntimeKernel {
     /// Set when the direct 3x3 stride-2 kernel runs instead of GEMM + col2im (its scratch is
     /// `colBytes`).
     let direct: DirectConvTransposePlan?
+    /// The weight is [Cout, Cin, k, k] (see `ConvGeometry.weightIsOutIn`): the direct kernel
+    /// packs it per call anyway; the GEMM path first lays it out [Cin][Cout k k] in
+    /// `repackBytes` of scratch, once per call (at most 4 and 8 px here, 1.0 ms per 512-channel layer).
+    let weightOutIn: Bool
+    let repackBytes: Int
 
     var kernelName: String { name }
     var flops: Double { g.transposedFlops }
-    var scratchBytes: Int { colBytes + xBandBytes + tBytes + demodBytes }
+    var scratchBytes: Int { colBytes + xBandBytes + tBytes + demodBytes + repackBytes }
 
     init(geometry g: ConvGeometry, x: Int, w: Int, y: Int, modulation: Modulation?,
          blur: (geometry: UpFirDnGeometry, kernel: [Float])?, epilogue: ConvEpilogue, algorithm: ConvAlgorithm = .auto,
-         bandBudgetBytes: Int = im2colBudgetBytes) {
+         bandBudgetBytes: Int = im2colBudgetBytes, weightOutIn: Bool = false) {
         self.g = g; self.x = x; self.w = w; self.y = y
         self.modulation = modulation; self.blur = blur; self.epilogue = epilogue
+        self.weightOutIn = weightOutIn
         blurSeparable = blur.flatMap { SeparableFilter($0.kernel, kh: $0.geometry.kh, kw: $0.geometry.kw) }
         direct = DirectConvTransposePlan(g, blur: blur?.geometry, algorithm: algorithm)
+        repackBytes = weightOutIn && direct == nil ? ((g.cin * g.cout * g.kh * g.kw * 4 + 63) / 64) * 64 : 0
         let m = g.coutG * g.kh * g.kw
         let rowBytes = m * g.w * 4
         bandRows = max(1, min(g.h, bandBudgetBytes / max(1, rowBytes)))
@@ -569,9 +576,24 @@ final class ConvTransposeKernel: RuntimeKernel {
 
     func run(_ ctx: KernelContext) throws {
         let g = self.g
-        let px = UnsafePointer(ctx.f32(x)), pw = UnsafePointer(ctx.f32(w)), py = ctx.f32(y)
+        let px = UnsafePointer(ctx.f32(x)), py = ctx.f32(y)
+        var pw = UnsafePointer(ctx.f32(w))
         let HW = g.h * g.w, OP = g.oh * g.ow
         let M = g.coutG * g.kh * g.kw
+        if weightOutIn && direct == nil {
+            // [Cout][Cin][kk] -> [Cin][Cout kk], the A^T of the GEMM below.
+            let repacked = ctx.scratchF32(offset: colBytes + xBandBytes + tBytes + demodBytes)
+            let cin = g.cin, kk = g.kh * g.kw, src = pw
+            ctx.threads.forRanges(g.cout, minPerThread: max(1, 16384 / (cin * kk))) { r in
+                for co in r {
+                    for ci in 0..<cin {
+                        let from = src + (co * cin + ci) * kk, to = repacked + ci * M + co * kk
+                        for t in 0..<kk { to[t] = from[t] }
+                    }
+                }
+            }
+            pw = UnsafePointer(repacked)
+        }
         let col = ctx.scratchF32()
         let xBand = ctx.scratchF32(offset: colBytes)
         let tBuf = ctx.scratchF32(offset: colBytes + xBandBytes)
@@ -594,8 +616,8 @@ final class ConvTransposeKernel: RuntimeKernel {
                 let rowLength = blur?.geometry.ow ?? g.ow, finishes = !epilogue.isIdentity || demod
                 withBlurKernel { blurArgs in
                     threads.forRanges(g.cout) { channels in
-                        direct.run(g: g, x: xn, weight: pw, scale: style, blur: blurArgs, y: out.p, scratch: scratch.p,
-                                   channels: channels) { c, rows in
+                        direct.run(g: g, x: xn, weight: pw, weightOutIn: weightOutIn, scale: style, blur: blurArgs, y: out.p,
+                                   scratch: scratch.p, channels: channels) { c, rows in
                             guard finishes else { return }
                             let p0 = rows.lowerBound * rowLength
                             ep.apply(out.p + c * finalP + p0, count: rows.count * rowLength, n: n, c: c, p0: p0,

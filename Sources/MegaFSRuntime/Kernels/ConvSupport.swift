@@ -208,13 +208,23 @@ struct ConvGeometry: Equatable {
 
     /// ConvTranspose: x [N,Cin,H,W], weight [Cin, Cout/G, KH, KW]; output_padding and explicit
     /// pads (or output_shape with NOTSET padding).
+    /// A fused transposed conv whose weight is laid out [Cout, Cin, k, k] (attribute
+    /// `weight_out_in`), not ONNX's [Cin, Cout / groups, k, k].
+    static func weightIsOutIn(_ node: Node) -> Bool { node.int("weight_out_in") == 1 }
+
     static func convTranspose(node: Node, x: [Int], weight: [Int]) -> ConvGeometry? {
         guard x.count == 4, weight.count == 4 else { return nil }
         var g = ConvGeometry()
         g.n = x[0]; g.cin = x[1]; g.h = x[2]; g.w = x[3]
         g.groups = node.int("group") ?? 1
-        guard g.groups >= 1, weight[0] == g.cin, g.cin % g.groups == 0 else { return nil }
-        g.cout = weight[1] * g.groups; g.kh = weight[2]; g.kw = weight[3]
+        if weightIsOutIn(node) {
+            // The fused modulated form's view of its [1, Cout, Cin, k, k] weight (no swapped copy).
+            guard g.groups == 1, weight[1] == g.cin else { return nil }
+            g.cout = weight[0]; g.kh = weight[2]; g.kw = weight[3]
+        } else {
+            guard g.groups >= 1, weight[0] == g.cin, g.cin % g.groups == 0 else { return nil }
+            g.cout = weight[1] * g.groups; g.kh = weight[2]; g.kw = weight[3]
+        }
         if let ks = node.ints("kernel_shape"), ks != [g.kh, g.kw] { return nil }
         let s = node.ints("strides") ?? [1, 1], d = node.ints("dilations") ?? [1, 1]
         guard s.count == 2, d.count == 2, s.allSatisfy({ $0 >= 1 }), d.allSatisfy({ $0 >= 1 }) else { return nil }

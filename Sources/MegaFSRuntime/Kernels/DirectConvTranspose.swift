@@ -40,10 +40,11 @@ struct DirectConvTransposePlan {
     }
 
     /// One sample, output channels `channels` (one thread's): y ([cout][oh][ow], or the blurred
-    /// [cout][boh][bow]) from x ([cin][H][W]) and the ONNX weight [cin][cout][3][3], input
-    /// channel ci scaled by scale[ci] when given. `finish(c, rows)` applies the epilogue to
-    /// output rows `rows` of channel c once they are written.
-    func run(g: ConvGeometry, x: UnsafePointer<Float>, weight: UnsafePointer<Float>, scale: UnsafePointer<Float>?,
+    /// [cout][boh][bow]) from x ([cin][H][W]) and the ONNX weight [cin][cout][3][3] (with
+    /// `weightOutIn`, [cout][cin][3][3]), input channel ci scaled by scale[ci] when given.
+    /// `finish(c, rows)` applies the epilogue to output rows `rows` of channel c once they are written.
+    func run(g: ConvGeometry, x: UnsafePointer<Float>, weight: UnsafePointer<Float>, weightOutIn: Bool = false,
+             scale: UnsafePointer<Float>?,
              blur: (geometry: UpFirDnGeometry, kernel: UnsafePointer<Float>, separable: SeparableFilter?)?,
              y: UnsafeMutablePointer<Float>, scratch: UnsafeMutablePointer<Float>, channels: Range<Int>,
              finish: (Int, Range<Int>) -> Void) {
@@ -52,7 +53,7 @@ struct DirectConvTransposePlan {
         for co in channels {
             let dst = packed + co * cin * 9
             for ci in 0..<cin {
-                let s = scale?[ci] ?? 1, src = weight + (ci * cout + co) * 9, d = dst + ci * 9
+                let s = scale?[ci] ?? 1, src = weight + (weightOutIn ? co * cin + ci : ci * cout + co) * 9, d = dst + ci * 9
                 for k in 0..<9 { d[k] = src[k] * s }
             }
         }

@@ -153,7 +153,7 @@ enum ConvBuilder {
             } else if demod {
                 // The weight's values (dequantized if int8): only the demodulation reads them here.
                 guard let wc = w.constant ?? w.quantized?.dequantized() else { return nil }
-                wsq = Modulation.weightSquares(wc, transposed: transposed)
+                wsq = Modulation.weightSquares(wc, transposed: transposed && !ConvGeometry.weightIsOutIn(node))
             }
             modulation = Modulation(style: s.slot, styleRows: s.shape[0], demodulate: demod,
                                     eps: node.float("demod_eps") ?? 1e-8, weightSquares: wsq)
@@ -173,7 +173,8 @@ enum ConvBuilder {
         }
         if transposed {
             return ConvTransposeKernel(geometry: g, x: x.slot, w: w.slot, y: y.slot, modulation: modulation,
-                                       blur: blur, epilogue: ep, algorithm: req.convAlgorithm, bandBudgetBytes: req.bandBudgetBytes)
+                                       blur: blur, epilogue: ep, algorithm: req.convAlgorithm, bandBudgetBytes: req.bandBudgetBytes,
+                                       weightOutIn: ConvGeometry.weightIsOutIn(node))
         }
         if modulation == nil && g.cinG == 1 && g.coutG == 1 {
             return DepthwiseConvKernel(geometry: g, x: x.slot, w: w.slot, y: y.slot, epilogue: ep)
