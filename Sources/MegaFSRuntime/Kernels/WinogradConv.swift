@@ -66,8 +66,8 @@ struct WinogradConvPlan {
     /// conv at 8x8 6.4-7.6 against 15.0 ms (im2col + sgemm), the 256-channel convs at 16x16
     /// 1.8-3.1 against 2.95-3.1 ms: the whole encoder 367-389 against 392-402 ms. Generator
     /// 1024, 512 channels: 3.6 against 6.0 ms (direct) at 16x16, 1.35-1.4 against 2.4 ms
-    /// (im2col) at 8x8, even at 4x4. The price is memory: U is 16/9 of the weight, held beside
-    /// it (encoder peak RSS 1122 against 1007 MB, generator 503 against 483 MB).
+    /// (im2col) at 8x8, even at 4x4. U is 16/9 of the weight: held beside it, this cost the
+    /// encoder 116 MB of peak RSS, hence `HeldWinogradWeights` (the session gives the weight back).
     static var autoMinChannels: Int { Conv3x3Path.best == .avx512 ? 32 : 128 }
     static var autoMinPixels: Int { Conv3x3Path.best == .avx512 ? 1024 : 256 }
     static var autoMinPixelsConstantWeight: Int { Conv3x3Path.best == .avx512 ? 64 : 256 }
