@@ -101,3 +101,33 @@ private func expectOutputsMatchReference(_ s: InferenceSession, _ b: GraphBuilde
         #expect(kernelNames(s).contains("modconv(winograd-f\(tile))"))
     }
 }
+
+/// Dynamic int8: a conv packs its int8 weight when planned; the int8 weight, read only by its
+/// DequantizeLinear (which then never runs), is given back, and later plans run on the pack.
+@Test func packedInt8WeightIsGivenBackAndLaterPlansRunOnThePack() throws {
+    var rng = Rng(5104)
+    var b = GraphBuilder()
+    let x = b.input("x", rng.tensor([1, 13, 9, 9]))
+    b.graph.inputs[0] = ValueInfo(name: x, type: TensorType(dtype: .float32, shape: nil))
+    let q = b.constant(try (0..<(24 * 13 * 9)).map { _ in Int8(rng.int(-127...127)) }
+        .withUnsafeBytes { try Tensor(dtype: .int8, shape: [24, 13, 3, 3], bytes: $0) }, "q")
+    let scales = (0..<24).map { _ in rng.float() * 0.02 + 0.001 }
+    let w = b.node("DequantizeLinear", [q, b.constant(Tensor(scales, shape: [24]), "scale")], ["axis": .int(0)])
+    b.output(b.node("Conv", [x, w, b.constant(rng.tensor([24]), "b")], ["pads": .ints([1, 1, 1, 1]), "kernel_shape": .ints([3, 3])]))
+
+    var dynamic = SessionOptions(threads: 2, int8Activations: true)
+    let s = try InferenceSession(graph: b.graph, options: dynamic)
+    dynamic.keepsOriginalWeights = true
+    let kept = try InferenceSession(graph: b.graph, options: dynamic)
+    for shape in [[1, 13, 9, 9], [2, 13, 5, 11], [1, 13, 20, 7]] {
+        let feeds = ["x": rng.tensor(shape)]
+        let got = try #require(try s.run(feeds).values.first), want = try #require(try kept.run(feeds).values.first)
+        #expect(got.shape == want.shape && got.floats == want.floats, "\(shape): the held pack gives other values")
+        #expect(kernelNames(s).contains { $0.hasSuffix("+int8") }, "\(shape): \(kernelNames(s))")
+        #expect(s.graph.initializers[q]?.storage.isReleased == true, "\(shape): the int8 weight is still held")
+        #expect(kept.graph.initializers[q]?.storage.isReleased == false)
+        // And both stay close to the float32 reference (dynamic int8 activations).
+        let reference = try #require(try referenceValues(b.graph, feeds)[b.graph.outputs[0].name])
+        expectClose(got, reference, relative: 0.05, "\(shape) against the reference")
+    }
+}

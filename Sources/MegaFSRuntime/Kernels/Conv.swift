@@ -105,9 +105,9 @@ final class ConvKernel: RuntimeKernel {
     /// The U this conv runs on in place of its float weight, which it then never reads: what
     /// the session may hold while giving the weight back (with the weight squares a modulated
     /// conv's demodulation was planned with).
-    var heldTransform: HeldWinogradWeights.Entry? {
+    var heldTransform: HeldWeights.Winograd? {
         guard let u = winogradWeights, let plan = winograd else { return nil }
-        return HeldWinogradWeights.Entry(tile: plan.tile, u: u, weightSquares: modulation?.weightSquares ?? [])
+        return HeldWeights.Winograd(tile: plan.tile, u: u, weightSquares: modulation?.weightSquares ?? [])
     }
     /// The direct and Winograd kernels read a padded copy of their band, not x.
     var readsPaddedBand: Bool { direct != nil || winograd != nil }
@@ -147,7 +147,7 @@ final class ConvKernel: RuntimeKernel {
 
     init(geometry g: ConvGeometry, x: Int, w: Int, y: Int, modulation: Modulation?, epilogue: ConvEpilogue,
          algorithm: ConvAlgorithm = .auto, bandBudgetBytes: Int = im2colBudgetBytes, int8Weights: PackedInt8Weights? = nil,
-         quantizedWeight: QuantizedConstant? = nil, constantWeight: Tensor? = nil, heldWinograd: HeldWinogradWeights.Entry? = nil) {
+         quantizedWeight: QuantizedConstant? = nil, constantWeight: Tensor? = nil, heldWinograd: HeldWeights.Winograd? = nil) {
         self.g = g; self.x = x; self.w = w; self.y = y
         self.modulation = modulation; self.epilogue = epilogue
         // A modulated pointwise conv scales its (float) weight by the style: no int8 there.

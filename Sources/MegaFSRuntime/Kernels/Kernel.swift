@@ -80,8 +80,8 @@ struct KernelRequest {
     var bandBudgetBytes = im2colBudgetBytes
     /// The session's threads, for work done while planning (packing weights).
     var threads = ThreadPartition(threads: 1)
-    /// Winograd weights the session holds for weights it gave back (by initializer name).
-    var heldWinograd: HeldWinogradWeights? = nil
+    /// What the session holds for weights it gave back (Winograd U, packed int8).
+    var heldWeights: HeldWeights? = nil
 
     func input(_ i: Int) -> ValueDesc? { i < inputs.count ? inputs[i] : nil }
     var allFloat32: Bool {

@@ -140,8 +140,8 @@ enum ConvBuilder {
             guard b.elementCount == g.cout else { return nil }
             ep.bias = b.slot
         }
-        // U held by the session for this weight, which it gave back (see HeldWinogradWeights).
-        let held = transposed || node.inputs.count < 2 ? nil : req.heldWinograd?[node.inputs[1]]
+        // U held by the session for this weight, which it gave back (see HeldWeights).
+        let held = transposed || node.inputs.count < 2 ? nil : req.heldWeights?.winograd[node.inputs[1]]
         var modulation: Modulation? = nil
         if fused, let s = req.input(3) {
             guard g.groups == 1, s.shape.count == 2, s.shape[1] == g.cin, s.shape[0] == 1 || s.shape[0] == g.n else { return nil }
@@ -186,9 +186,14 @@ enum ConvBuilder {
         if req.int8Activations, modulation == nil, g.groups == 1, let q = w.quantized, q.values.shape.count == 4,
            q.axis == 0 || (q.axis == nil && q.scales.count == 1) {
             let k = g.cinG * g.kh * g.kw
-            let scales = q.axis == 0 ? q.scales : Array(repeating: q.scales[0], count: g.cout)
-            int8Weights = PackedInt8Weights(int8: q.values.storage.pointer.assumingMemoryBound(to: Int8.self),
-                                            m: g.cout, k: k, scales: scales, path: .best, threads: req.threads)
+            if let packed = req.heldWeights?.int8[node.inputs[1]] {
+                guard packed.m == g.cout, packed.k == k else { return nil }
+                int8Weights = packed
+            } else {
+                let scales = q.axis == 0 ? q.scales : Array(repeating: q.scales[0], count: g.cout)
+                int8Weights = PackedInt8Weights(int8: q.values.storage.pointer.assumingMemoryBound(to: Int8.self),
+                                                m: g.cout, k: k, scales: scales, path: .best, threads: req.threads)
+            }
         }
         return ConvKernel(geometry: g, x: x.slot, w: w.slot, y: y.slot, modulation: modulation, epilogue: ep,
                           algorithm: req.convAlgorithm, bandBudgetBytes: req.bandBudgetBytes, int8Weights: int8Weights,

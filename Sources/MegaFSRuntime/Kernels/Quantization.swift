@@ -24,6 +24,10 @@ struct QuantizedConstant {
         axis = layout.axis
     }
 
+    init(values: Tensor, scales: [Float], axis: Int?) {
+        self.values = values; self.scales = scales; self.axis = axis
+    }
+
     init?(node: Node, inputs: [ValueDesc?]) {
         self.init(node: node) { i in i < inputs.count ? inputs[i]?.constant : nil }
     }

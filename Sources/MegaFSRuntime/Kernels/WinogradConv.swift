@@ -67,7 +67,7 @@ struct WinogradConvPlan {
     /// 1.8-3.1 against 2.95-3.1 ms: the whole encoder 367-389 against 392-402 ms. Generator
     /// 1024, 512 channels: 3.6 against 6.0 ms (direct) at 16x16, 1.35-1.4 against 2.4 ms
     /// (im2col) at 8x8, even at 4x4. U is 16/9 of the weight: held beside it, this cost the
-    /// encoder 116 MB of peak RSS, hence `HeldWinogradWeights` (the session gives the weight back).
+    /// encoder 116 MB of peak RSS, hence `HeldWeights` (the session gives the weight back).
     static var autoMinChannels: Int { Conv3x3Path.best == .avx512 ? 32 : 128 }
     static var autoMinPixels: Int { Conv3x3Path.best == .avx512 ? 1024 : 256 }
     static var autoMinPixelsConstantWeight: Int { Conv3x3Path.best == .avx512 ? 64 : 256 }
@@ -174,24 +174,4 @@ struct WinogradConvPlan {
                             Int32(ow), yBand, P)
         }
     }
-}
-
-/// Winograd weights (U) a session holds in place of the float32 weights they were made from,
-/// by initializer name (with a modulated conv's weight squares). Once the only reader of a
-/// constant weight in a plan is a Winograd conv holding its U, the session gives the weight's memory back (U is 16/9 of it for F(2x2),
-/// 4x for F(4x4): keeping both cost the encoder 116 MB), and its later plans (other input
-/// shapes) run those convs on the held U, with the same tile. Used under the session's lock.
-final class HeldWinogradWeights: @unchecked Sendable {
-    struct Entry {
-        let tile: Int
-        let u: TensorStorage
-        /// A modulated conv's per-(output, input) sums of squared weights, for its demodulation.
-        let weightSquares: [Float]
-    }
-    private var entries: [String: Entry] = [:]
-    subscript(name: String) -> Entry? {
-        get { entries[name] }
-        set { entries[name] = newValue }
-    }
-    var count: Int { entries.count }
 }

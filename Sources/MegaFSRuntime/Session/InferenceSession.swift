@@ -112,7 +112,7 @@ public final class InferenceSession: @unchecked Sendable {
     public let options: SessionOptions
     public let inputs: [ValueInfo]
     public let outputs: [ValueInfo]
-    private let heldWinograd = HeldWinogradWeights()
+    private let heldWeights = HeldWeights()
 
     private let lock = NSLock()
     private var plans: [[[Int]]: ExecutionPlan] = [:]
@@ -256,7 +256,7 @@ public final class InferenceSession: @unchecked Sendable {
     private func planLocked(_ inputs: [Tensor]) throws -> ExecutionPlan {
         let key = inputs.map(\.shape)
         if let p = plans[key] { lastPlan = p; return p }
-        let p = try Planner.plan(base: &baseGraph, inputs: inputs, options: options, held: heldWinograd)
+        let p = try Planner.plan(base: &baseGraph, inputs: inputs, options: options, held: heldWeights)
         HeapTrim.releaseFreePages()
         plans[key] = p
         lastPlan = p

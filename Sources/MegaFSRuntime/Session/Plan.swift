@@ -111,7 +111,7 @@ enum Planner {
     /// hold an unreadable placeholder in its place (so its memory goes before the next U is
     /// made, unless the caller keeps the graph it gave the session), and U is kept in `held`
     /// for later plans.
-    static func plan(base: inout Graph, inputs: [Tensor], options: SessionOptions, held: HeldWinogradWeights? = nil) throws -> ExecutionPlan {
+    static func plan(base: inout Graph, inputs: [Tensor], options: SessionOptions, held: HeldWeights? = nil) throws -> ExecutionPlan {
         let fusion = options.enableFusion && options.fastKernels
         var g = try specialize(base, inputs: inputs, fusion: fusion)
         var reads: [String: Int] = [:]
@@ -165,6 +165,8 @@ enum Planner {
 
         var steps: [(node: Node, kernel: RuntimeKernel, outputs: [Int], scratchRoot: Int?)] = []
         var quantizedValues: [String: QuantizedConstant] = [:]
+        // Per dequantized value: its DequantizeLinear's step and int8 weight.
+        var dequantizedFrom: [String: (step: Int, int8: String)] = [:]
         var unshared = 0
         for (i, node) in g.nodes.enumerated() {
             var inDescs: [ValueDesc?] = []
@@ -198,7 +200,7 @@ enum Planner {
             req.convAlgorithm = options.convAlgorithm ?? .environment
             req.bandBudgetBytes = options.bandBudgetBytes
             req.threads = ThreadPartition(threads: options.threads)
-            req.heldWinograd = held
+            req.heldWeights = held
             var kernel = try KernelFactory.make(req, fast: options.fastKernels)
             if let held, !options.keepsOriginalWeights, node.inputs.count > 1, let u = (kernel as? ConvKernel)?.heldTransform,
                let w = inDescs[1], let t = w.constant, t.dtype == .float32, !t.storage.isReleased, reads[node.inputs[1]] == 1,
@@ -209,23 +211,36 @@ enum Planner {
                 guard let storage = TensorStorage.released(byteCount: t.storage.byteCount) else {
                     throw RuntimeError.planning("cannot reserve address space for the placeholder of '\(node.inputs[1])'")
                 }
-                held[node.inputs[1]] = u
+                held.winograd[node.inputs[1]] = u
                 for name in names {
                     if let old = g.initializers[name] { g.initializers[name] = Tensor(dtype: old.dtype, shape: old.shape, storage: storage) }
                     if let old = base.initializers[name] { base.initializers[name] = Tensor(dtype: old.dtype, shape: old.shape, storage: storage) }
                 }
                 values[w.slot].location = .constant(Tensor(dtype: t.dtype, shape: t.shape, storage: storage))
             }
-            // A weight the session gave back may only reach the conv that holds its U.
-            for (k, name) in node.inputs.enumerated() where !name.isEmpty {
-                guard let t = g.initializers[name], t.storage.isReleased else { continue }
-                guard k == 1, let mine = (kernel as? ConvKernel)?.heldTransform, let kept = held?[name], mine.u === kept.u else {
-                    throw RuntimeError.planning("the weight '\(name)' is held only in its Winograd form, but \(node.displayName) "
-                        + "(\(kernel.kernelName)) would read it as it was (SessionOptions.keepsOriginalWeights keeps it)")
-                }
-            }
             if let dq = kernel as? DequantizeKernel, let out = node.outputs.first, !out.isEmpty {
                 quantizedValues[out] = dq.weight
+                dequantizedFrom[out] = (steps.count, node.inputs[0])
+            }
+            // A dynamic-int8 conv packed its int8 weight, which only its DequantizeLinear (not
+            // run then) reads: hold the pack instead.
+            if let held, !options.keepsOriginalWeights, node.inputs.count > 1, let conv = kernel as? ConvKernel,
+               let packed = conv.int8Weights, conv.skipsFloatWeight == inDescs[1]?.slot, reads[node.inputs[1]] == 1,
+               let source = dequantizedFrom[node.inputs[1]], reads[source.int8] == 1,
+               let t = g.initializers[source.int8], t.dtype == .int8, !t.storage.isReleased, let slot = slotOf[source.int8],
+               let names = namesOfStorage[ObjectIdentifier(t.storage)], names.allSatisfy({ $0 == source.int8 || reads[$0] == nil }),
+               let dq = steps[source.step].kernel as? DequantizeKernel, let storage = TensorStorage.released(byteCount: t.byteCount) {
+                held.int8[node.inputs[1]] = packed
+                let placeholder = Tensor(dtype: t.dtype, shape: t.shape, storage: storage)
+                for name in names {
+                    if let old = g.initializers[name] { g.initializers[name] = Tensor(dtype: old.dtype, shape: old.shape, storage: storage) }
+                    if let old = base.initializers[name] { base.initializers[name] = Tensor(dtype: old.dtype, shape: old.shape, storage: storage) }
+                }
+                values[slot].location = .constant(placeholder)
+                let q = QuantizedConstant(values: placeholder, scales: dq.weight.scales, axis: dq.weight.axis)
+                quantizedValues[node.inputs[1]] = q
+                let s = steps[source.step]
+                steps[source.step] = (s.node, DequantizeKernel(weight: q, y: dq.y), s.outputs, s.scratchRoot)
             }
 
             // Memory of each output.
@@ -289,6 +304,20 @@ enum Planner {
                 if r.allSatisfy({ steps[$0].kernel.skipsFloatWeight == slot }) { drop.insert(i) }
             }
             steps = steps.enumerated().filter { !drop.contains($0.offset) }.map(\.element)
+        }
+
+        // A weight the session gave back may only reach the conv that holds its U (an int8 one,
+        // only a DequantizeLinear that does not run).
+        for step in steps {
+            for (k, name) in step.node.inputs.enumerated() where !name.isEmpty {
+                guard let t = g.initializers[name], t.storage.isReleased else { continue }
+                guard k == 1, let mine = (step.kernel as? ConvKernel)?.heldTransform, let kept = held?.winograd[name],
+                      mine.u === kept.u else {
+                    throw RuntimeError.planning("the weight '\(name)' is held only in a transformed form, but "
+                        + "\(step.node.displayName) (\(step.kernel.kernelName)) would read it as it was "
+                        + "(SessionOptions.keepsOriginalWeights keeps it)")
+                }
+            }
         }
 
         // Each streamed GEMV prefetches the start of the next one's weight as it finishes.
