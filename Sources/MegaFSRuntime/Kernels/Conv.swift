@@ -147,7 +147,8 @@ final class ConvKernel: RuntimeKernel {
 
     init(geometry g: ConvGeometry, x: Int, w: Int, y: Int, modulation: Modulation?, epilogue: ConvEpilogue,
          algorithm: ConvAlgorithm = .auto, bandBudgetBytes: Int = im2colBudgetBytes, int8Weights: PackedInt8Weights? = nil,
-         quantizedWeight: QuantizedConstant? = nil, constantWeight: Tensor? = nil, heldWinograd: HeldWeights.Winograd? = nil) {
+         quantizedWeight: QuantizedConstant? = nil, constantWeight: Tensor? = nil, heldWinograd: HeldWeights.Winograd? = nil,
+         planningThreads: ThreadPartition = ThreadPartition(threads: 1)) {
         self.g = g; self.x = x; self.w = w; self.y = y
         self.modulation = modulation; self.epilogue = epilogue
         // A modulated pointwise conv scales its (float) weight by the style: no int8 there.
@@ -217,7 +218,7 @@ final class ConvKernel: RuntimeKernel {
             name = (modulation != nil ? "modconv" : "conv") + (rows ? "(pointwise-rows)" : "(pointwise)")
         } else if let plan = winogradPlan {
             // Made here, not before the batch is merged: that path never reads it.
-            winogradWeights = heldWinograd?.u ?? floatWeight.map { plan.transformedWeights($0) }
+            winogradWeights = heldWinograd?.u ?? floatWeight.map { plan.transformedWeights($0, threads: planningThreads) }
             bandRows = plan.rows
             colBytes = plan.scratchBytes
             weightScratchBytes = 0

@@ -198,6 +198,6 @@ enum ConvBuilder {
         return ConvKernel(geometry: g, x: x.slot, w: w.slot, y: y.slot, modulation: modulation, epilogue: ep,
                           algorithm: req.convAlgorithm, bandBudgetBytes: req.bandBudgetBytes, int8Weights: int8Weights,
                           quantizedWeight: g.groups == 1 && modulation == nil ? w.quantized : nil,
-                          constantWeight: w.constant, heldWinograd: held)
+                          constantWeight: w.constant, heldWinograd: held, planningThreads: req.threads)
     }
 }

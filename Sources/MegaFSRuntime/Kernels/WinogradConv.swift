@@ -122,11 +122,11 @@ struct WinogradConvPlan {
     }
 
     /// U of a constant float32 weight, computed once (for a plan made with `weightsInScratch: false`).
-    func transformedWeights(_ weight: Tensor) -> TensorStorage {
+    func transformedWeights(_ weight: Tensor, threads: ThreadPartition = ThreadPartition(threads: 1)) -> TensorStorage {
         precondition(weight.dtype == .float32, "Winograd weight of \(weight.dtype.name)")
         let u = TensorStorage(byteCount: products * channelsOut * channelsIn * 4)
         transformWeights(UnsafePointer(weight.storage.pointer.assumingMemoryBound(to: Float.self)),
-                         into: u.pointer.assumingMemoryBound(to: Float.self), threads: ThreadPartition(threads: 1))
+                         into: u.pointer.assumingMemoryBound(to: Float.self), threads: threads)
         return u
     }
 
