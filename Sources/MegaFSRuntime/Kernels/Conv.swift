@@ -101,7 +101,7 @@ final class ConvKernel: RuntimeKernel {
     let winograd: WinogradConvPlan?
     /// Winograd's transformed weight U, computed at build time when the weight is a float
     /// constant (the transform took about 2 % of the 1024 generator when run every call).
-    let winogradWeights: TensorStorage?
+    private(set) var winogradWeights: TensorStorage? = nil
     /// The U this conv runs on in place of its float weight, which it then never reads: what
     /// the session may hold while giving the weight back (with the weight squares a modulated
     /// conv's demodulation was planned with).
@@ -190,7 +190,6 @@ final class ConvKernel: RuntimeKernel {
             colBytes = ((k * p * g.n * 4 + 63) / 64) * 64
             mergedOutBytes = ((g.cout * p * g.n * 4 + 63) / 64) * 64
             transposedBytes = streams && !streamsRows ? colBytes : 0
-            winogradWeights = nil
             weightScratchBytes = 0
             demodBytes = 0
             direct = nil
@@ -213,7 +212,6 @@ final class ConvKernel: RuntimeKernel {
             weightScratchBytes = modulation != nil ? g.cout * g.cin * 4 : 0
             direct = nil
             winograd = nil
-            winogradWeights = nil
             let rows = Self.takesRowProduct(g, int8Weights: self.int8Weights)
             name = (modulation != nil ? "modconv" : "conv") + (rows ? "(pointwise-rows)" : "(pointwise)")
         } else if let plan = winogradPlan {
@@ -231,7 +229,6 @@ final class ConvKernel: RuntimeKernel {
             weightScratchBytes = 0
             direct = plan
             winograd = nil
-            winogradWeights = nil
             name = (modulation != nil ? "modconv" : "conv") + "(direct3x3-\(plan.path))"
         } else {
             let rowBytes = k * g.ow * 4
@@ -240,7 +237,6 @@ final class ConvKernel: RuntimeKernel {
             weightScratchBytes = 0
             direct = nil
             winograd = nil
-            winogradWeights = nil
             name = modulation != nil ? "modconv(im2col)" : "conv(im2col)"
         }
         demodBytes = modulation?.demodulate == true ? ((g.cout * 4 + 63) / 64) * 64 : 0
@@ -537,7 +533,8 @@ final class ConvTransposeKernel: RuntimeKernel {
 
     var kernelName: String { name }
     var flops: Double { g.transposedFlops }
-    var scratchBytes: Int { colBytes + xBandBytes + tBytes + demodBytes + repackBytes }
+    var repackOffset: Int { colBytes + xBandBytes + tBytes + demodBytes }
+    var scratchBytes: Int { repackOffset + repackBytes }
 
     init(geometry g: ConvGeometry, x: Int, w: Int, y: Int, modulation: Modulation?,
          blur: (geometry: UpFirDnGeometry, kernel: [Float])?, epilogue: ConvEpilogue, algorithm: ConvAlgorithm = .auto,
@@ -583,7 +580,7 @@ final class ConvTransposeKernel: RuntimeKernel {
         let M = g.coutG * g.kh * g.kw
         if weightOutIn && direct == nil {
             // [Cout][Cin][kk] -> [Cin][Cout kk], the A^T of the GEMM below.
-            let repacked = ctx.scratchF32(offset: colBytes + xBandBytes + tBytes + demodBytes)
+            let repacked = ctx.scratchF32(offset: repackOffset)
             let cin = g.cin, kk = g.kh * g.kw, src = pw
             ctx.threads.forRanges(g.cout, minPerThread: max(1, 16384 / (cin * kk))) { r in
                 for co in r {

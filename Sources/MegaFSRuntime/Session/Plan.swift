@@ -163,6 +163,21 @@ enum Planner {
         for (i, node) in g.nodes.enumerated() { for input in node.inputs where !input.isEmpty { lastUse[input] = i } }
         for o in g.outputs { lastUse[o.name] = Int.max }
 
+        // Gives back the bytes of constant `slot` (read under `names`): every name of them in
+        // `base` and `g`, and the slot, get an unreadable placeholder, returned as the slot's.
+        func giveBack(_ t: Tensor, names: Set<String>, slot: Int) throws -> Tensor {
+            guard let storage = TensorStorage.released(byteCount: t.byteCount) else {
+                throw RuntimeError.planning("cannot reserve address space for the placeholder of '\(values[slot].name)'")
+            }
+            for name in names {
+                if let old = g.initializers[name] { g.initializers[name] = Tensor(dtype: old.dtype, shape: old.shape, storage: storage) }
+                if let old = base.initializers[name] { base.initializers[name] = Tensor(dtype: old.dtype, shape: old.shape, storage: storage) }
+            }
+            let placeholder = Tensor(dtype: t.dtype, shape: t.shape, storage: storage)
+            values[slot].location = .constant(placeholder)
+            return placeholder
+        }
+
         var steps: [(node: Node, kernel: RuntimeKernel, outputs: [Int], scratchRoot: Int?)] = []
         var quantizedValues: [String: QuantizedConstant] = [:]
         // Per dequantized value: its DequantizeLinear's step and int8 weight.
@@ -208,15 +223,8 @@ enum Planner {
                names.allSatisfy({ $0 == node.inputs[1] || reads[$0] == nil }) {
                 // (Other names of these bytes, like the generator's 5-D weight this conv's is a
                 // view of, are read by no node of this plan.)
-                guard let storage = TensorStorage.released(byteCount: t.storage.byteCount) else {
-                    throw RuntimeError.planning("cannot reserve address space for the placeholder of '\(node.inputs[1])'")
-                }
+                _ = try giveBack(t, names: names, slot: w.slot)
                 held.winograd[node.inputs[1]] = u
-                for name in names {
-                    if let old = g.initializers[name] { g.initializers[name] = Tensor(dtype: old.dtype, shape: old.shape, storage: storage) }
-                    if let old = base.initializers[name] { base.initializers[name] = Tensor(dtype: old.dtype, shape: old.shape, storage: storage) }
-                }
-                values[w.slot].location = .constant(Tensor(dtype: t.dtype, shape: t.shape, storage: storage))
             }
             if let dq = kernel as? DequantizeKernel, let out = node.outputs.first, !out.isEmpty {
                 quantizedValues[out] = dq.weight
@@ -229,14 +237,9 @@ enum Planner {
                let source = dequantizedFrom[node.inputs[1]], reads[source.int8] == 1,
                let t = g.initializers[source.int8], t.dtype == .int8, !t.storage.isReleased, let slot = slotOf[source.int8],
                let names = namesOfStorage[ObjectIdentifier(t.storage)], names.allSatisfy({ $0 == source.int8 || reads[$0] == nil }),
-               let dq = steps[source.step].kernel as? DequantizeKernel, let storage = TensorStorage.released(byteCount: t.byteCount) {
+               let dq = steps[source.step].kernel as? DequantizeKernel {
+                let placeholder = try giveBack(t, names: names, slot: slot)
                 held.int8[node.inputs[1]] = packed
-                let placeholder = Tensor(dtype: t.dtype, shape: t.shape, storage: storage)
-                for name in names {
-                    if let old = g.initializers[name] { g.initializers[name] = Tensor(dtype: old.dtype, shape: old.shape, storage: storage) }
-                    if let old = base.initializers[name] { base.initializers[name] = Tensor(dtype: old.dtype, shape: old.shape, storage: storage) }
-                }
-                values[slot].location = .constant(placeholder)
                 let q = QuantizedConstant(values: placeholder, scales: dq.weight.scales, axis: dq.weight.axis)
                 quantizedValues[node.inputs[1]] = q
                 let s = steps[source.step]
