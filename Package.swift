@@ -44,7 +44,7 @@ let package = Package(
         .target(name: "MegaFSFormat", dependencies: ["MegaFSGraph", "CZstd"]),
         .target(name: "CKernels", cSettings: [.unsafeFlags(["-O3"])]),
         .target(name: "MegaFSRuntime", dependencies: ["MegaFSGraph", "MegaFSFormat", "CKernels", "COpenBLAS"]),
-        .target(name: "MegaFSSwap", dependencies: ["MegaFSGraph", "MegaFSFormat", "MegaFSRuntime", "CPNG", "CTurboJPEG"]),
+        .target(name: "MegaFSSwap", dependencies: ["MegaFSGraph", "MegaFSFormat", "MegaFSRuntime", "CKernels", "CPNG", "CTurboJPEG"]),
         .target(name: "MegaFSQuant", dependencies: ["MegaFSGraph", "MegaFSFormat", "MegaFSRuntime"]),
         .target(name: "MegaFSConverter", dependencies: ["MegaFSGraph", "MegaFSONNX", "MegaFSFormat", "MegaFSQuant"]),
         // The server's multipart/form-data parser, without dependencies so it can be fuzzed alone.

@@ -1,3 +1,4 @@
+import CKernels
 import Dispatch
 import Foundation
 
@@ -39,10 +40,7 @@ public enum FaceMask {
         for l in faceLabels { isFace[Int(l)] = true }
         let face = labels.labels.map { isFace[Int($0)] ? 1.0 : 0.0 }
         let mouth = labels.labels.map { $0 == mouthLabel ? 1.0 : 0.0 }
-        let rf = Resize.bilinear(plane: face, width: labels.width, height: labels.height, outWidth: width, outHeight: height)
-        let rm = Resize.bilinear(plane: mouth, width: labels.width, height: labels.height, outWidth: width, outHeight: height)
-        var m = [Float](repeating: 0, count: width * height)
-        for i in 0..<m.count { m[i] = Float(rf[i] + rm[i]) }
+        let m = Resize.bilinearSum(face, mouth, width: labels.width, height: labels.height, outWidth: width, outHeight: height)
         return FloatImage(uncheckedWidth: width, height: height, channels: 1, values: m)
     }
 
@@ -147,52 +145,67 @@ public enum FaceMask {
     /// Edge cases: when no value is below the threshold the mask is all ones; when the largest
     /// value below the threshold is 0 (e.g. an empty mask), those values stay 0 (the reference
     /// would divide 0 by 0 and produce NaN).
+    ///
+    /// m lives in the interior of the convolver's zero-padded plane, so each iteration is one
+    /// convolution and one min pass, with two buffers allocated once per call.
     public static func softErode(_ mask: FloatImage, _ p: SoftErosion = SoftErosion()) -> FloatImage {
         precondition(mask.channels == 1, "softErode needs a single-channel mask")
         precondition(p.iterations >= 1)
         let kernel = softErosionKernel(size: p.kernelSize)
         let conv = Convolver(width: mask.width, height: mask.height, kernel: kernel, size: p.kernelSize,
                              threads: max(1, p.threads))
-        var m = mask.values
-        for _ in 0..<(p.iterations - 1) {
-            let c = conv.apply(m)
-            for i in 0..<m.count { m[i] = min(m[i], c[i]) }   // torch.min: NaN propagates; none arise here
+        let w = mask.width, n = mask.width * mask.height
+        let padded = conv.makePadded()
+        defer { padded.deallocate() }
+        mask.values.withUnsafeBufferPointer { conv.load($0.baseAddress!, into: padded) }
+        var c = [Float](unsafeUninitializedCapacity: n) { _, count in count = n }
+        c.withUnsafeMutableBufferPointer { cb in
+            let c = cb.baseAddress!
+            for _ in 0..<(p.iterations - 1) {
+                conv.apply(padded: padded, into: c)
+                for y in 0..<mask.height {
+                    let m = padded + conv.interiorOffset(row: y), cr = c + y * w
+                    for x in 0..<w { m[x] = min(m[x], cr[x]) }   // torch.min: NaN propagates; none arise here
+                }
+            }
+            conv.apply(padded: padded, into: c)
+            let t = p.threshold
+            var below: Float = -.infinity
+            for i in 0..<n where !(c[i] >= t) { below = max(below, c[i]) }
+            for i in 0..<n {
+                if c[i] >= t { c[i] = 1 } else if below > 0 { c[i] = c[i] / below }
+            }
         }
-        m = conv.apply(m)
-        let t = p.threshold
-        var below: Float = -.infinity
-        for v in m where !(v >= t) { below = max(below, v) }
-        for i in 0..<m.count {
-            if m[i] >= t { m[i] = 1 } else if below > 0 { m[i] = m[i] / below }
-        }
-        return FloatImage(uncheckedWidth: mask.width, height: mask.height, channels: 1, values: m)
+        return FloatImage(uncheckedWidth: mask.width, height: mask.height, channels: 1, values: c)
     }
 
-    /// Buffers shared read-only (`pad`, `kern`) or written in disjoint rows (`out`) by the workers.
+    /// Buffers shared read-only (`pad`, `kern`, the row ranges) or written in disjoint rows (`out`).
     struct Shared: @unchecked Sendable {
         let pad: UnsafePointer<Float>
         let out: UnsafeMutablePointer<Float>
         let kern: UnsafePointer<Float>
+        let lo: UnsafePointer<Int>
+        let hi: UnsafePointer<Int>
     }
 
     /// A square-kernel, zero-padded, same-size 2-D cross-correlation over unsafe buffers.
     ///
     /// Speed: the kernel of SoftErosion is symmetric in x and y (K[y][x] = K[s-1-y][x] =
     /// K[y][s-1-x]), so for each output row the mirrored input rows (ky, s-1-ky) are first added
-    /// into r+1 folded rows; then blocks of 32 outputs are accumulated in SIMD registers over
-    /// the (r+1) x (r+1) folded taps, adding the mirrored columns before one multiply: 81
-    /// multiplies instead of 289 per pixel for 17x17, and no accumulator traffic through memory.
-    /// Rows whose whole window is zero are skipped, and each row only visits the columns its
-    /// window's nonzero inputs can reach (exact: the skipped outputs are sums of zeros). Rows are
-    /// spread over threads with `concurrentPerform`. A kernel that is not symmetric takes a
-    /// plain (slower) loop with the same skipping.
+    /// into r+1 folded rows; then blocks of outputs are accumulated in vector registers over the
+    /// (r+1) x (r+1) folded taps, adding the mirrored columns before one multiply: 81 multiplies
+    /// instead of 289 per pixel for 17x17 (`mfs_symconv_row`, C compiled for AVX-512, AVX2 and
+    /// the baseline, all rounding alike). Rows whose whole window is zero are skipped, and each
+    /// row only visits the columns its window's nonzero inputs can reach (exact: the skipped
+    /// outputs are sums of zeros). Rows are spread over threads with `concurrentPerform`. A
+    /// kernel that is not symmetric takes a plain (slower) loop with the same skipping.
     struct Convolver {
         let width: Int, height: Int, size: Int, radius: Int
         let kernel: [Float]
         let symmetric: Bool
         let threads: Int
-        /// Outputs per SIMD block (4 x SIMD8).
-        static let block = 32
+        /// Outputs per vector block of the C row kernel.
+        static let block = Int(MFS_SYMCONV_BLOCK)
 
         init(width: Int, height: Int, kernel: [Float], size: Int, threads: Int) {
             precondition(kernel.count == size * size && size % 2 == 1)
@@ -212,116 +225,93 @@ public enum FaceMask {
             symmetric = sym
         }
 
+        /// Row length of the padded plane.
+        var paddedWidth: Int { width + 2 * radius }
+        /// Where input row `row` starts in the padded plane.
+        func interiorOffset(row: Int) -> Int { (row + radius) * paddedWidth + radius }
+
+        /// A zeroed padded plane: (height + 2r) rows of `paddedWidth`, plus slack for the last
+        /// block's over-read (those outputs are discarded). Deallocate it when done.
+        func makePadded() -> UnsafeMutablePointer<Float> {
+            let count = (height + 2 * radius) * paddedWidth + 2 * Convolver.block
+            let p = UnsafeMutablePointer<Float>.allocate(capacity: count)
+            p.initialize(repeating: 0, count: count)
+            return p
+        }
+
+        /// Copies `input` (height x width) into the interior of a padded plane.
+        func load(_ input: UnsafePointer<Float>, into padded: UnsafeMutablePointer<Float>) {
+            for y in 0..<height { (padded + interiorOffset(row: y)).update(from: input + y * width, count: width) }
+        }
+
+        /// Allocating form, for tests: conv(input).
         func apply(_ input: [Float]) -> [Float] {
             precondition(input.count == width * height)
-            let w = width, h = height, r = radius, s = size, B = Convolver.block
-            let pw = w + 2 * r                    // padded row length
-            // Zero-padded copy of the input, (h + 2r) rows of pw, plus slack for the last
-            // block's over-read (those outputs are discarded).
-            var padded = [Float](repeating: 0, count: (h + 2 * r) * pw + 2 * B)
-            // Nonzero column range per input row (lo > hi when the row is all zero).
-            var lo = [Int](repeating: Int.max, count: h), hi = [Int](repeating: Int.min, count: h)
-            input.withUnsafeBufferPointer { src in
-                padded.withUnsafeMutableBufferPointer { dst in
-                    for y in 0..<h {
-                        let row = src.baseAddress! + y * w
-                        (dst.baseAddress! + (y + r) * pw + r).update(from: row, count: w)
-                        var a = Int.max, b = Int.min
-                        for x in 0..<w where row[x] != 0 { if a == Int.max { a = x }; b = x }
-                        lo[y] = a; hi[y] = b
-                    }
-                }
+            let padded = makePadded()
+            defer { padded.deallocate() }
+            input.withUnsafeBufferPointer { load($0.baseAddress!, into: padded) }
+            let n = width * height
+            return [Float](unsafeUninitializedCapacity: n) { b, count in
+                apply(padded: padded, into: b.baseAddress!)
+                count = n
             }
-            var output = [Float](repeating: 0, count: w * h)
+        }
+
+        /// out (height x width, every value written) = conv(the plane in `padded`'s interior).
+        func apply(padded: UnsafePointer<Float>, into output: UnsafeMutablePointer<Float>) {
+            let w = width, h = height, r = radius, s = size, B = Convolver.block
+            let pw = paddedWidth
+            // Nonzero column range per input row (lo > hi when the row is all zero).
+            let lo = UnsafeMutablePointer<Int>.allocate(capacity: max(1, h))
+            let hi = UnsafeMutablePointer<Int>.allocate(capacity: max(1, h))
+            defer { lo.deallocate(); hi.deallocate() }
+            for y in 0..<h {
+                let row = padded + interiorOffset(row: y)
+                var a = Int.max, b = Int.min
+                for x in 0..<w where row[x] != 0 { if a == Int.max { a = x }; b = x }
+                lo[y] = a; hi[y] = b
+            }
             let chunk = max(1, (h + threads * 4 - 1) / (threads * 4))
             let jobs = (h + chunk - 1) / chunk
             let symmetric = symmetric
-            padded.withUnsafeBufferPointer { pad in
-                output.withUnsafeMutableBufferPointer { out in
-                    kernel.withUnsafeBufferPointer { kern in
-                        let shared = Shared(pad: pad.baseAddress!, out: out.baseAddress!, kern: kern.baseAddress!)
-                        let lo = lo, hi = hi
-                        DispatchQueue.concurrentPerform(iterations: jobs) { job in
-                            let pad = shared.pad, out = shared.out, kern = shared.kern
-                            let rsLen = (pw + B - 1) / B * B + 2 * r + B
-                            let folded = UnsafeMutablePointer<Float>.allocate(capacity: (r + 1) * rsLen)
-                            folded.initialize(repeating: 0, count: (r + 1) * rsLen)
-                            let tmp = UnsafeMutablePointer<Float>.allocate(capacity: rsLen)
-                            let wq = UnsafeMutablePointer<Float>.allocate(capacity: (r + 1) * (r + 1))
-                            defer { folded.deallocate(); tmp.deallocate(); wq.deallocate() }
-                            for ky in 0...r { for kx in 0...r { wq[ky * (r + 1) + kx] = kern[ky * s + kx] } }
-                            for y in (job * chunk)..<min(h, (job + 1) * chunk) {
-                                // Columns of this output row that can be nonzero.
-                                var a = Int.max, b = Int.min
-                                for iy in max(0, y - r)...min(h - 1, y + r) where lo[iy] <= hi[iy] {
-                                    a = min(a, lo[iy]); b = max(b, hi[iy])
-                                }
-                                guard a <= b else { continue }
-                                let x0 = max(0, a - r), x1 = min(w - 1, b + r)
-                                let n = x1 - x0 + 1
-                                if symmetric {
-                                    let nb = (n + B - 1) / B * B
-                                    // folded[ky] = row(y+ky) + row(y+s-1-ky) for ky < r; folded[r] = row(y+r).
-                                    // Output x (from x0) at tap kx reads padded column x0 + x + kx.
-                                    for ky in 0...r {
-                                        let top = pad + (y + ky) * pw + x0
-                                        let dst = folded + ky * rsLen
-                                        if ky < r {
-                                            let bot = pad + (y + s - 1 - ky) * pw + x0
-                                            for i in 0..<(nb + 2 * r) { dst[i] = top[i] + bot[i] }
-                                        } else {
-                                            for i in 0..<(nb + 2 * r) { dst[i] = top[i] }
-                                        }
-                                    }
-                                    var xb = 0
-                                    while xb < nb {
-                                        var acc0 = SIMD8<Float>(repeating: 0), acc1 = SIMD8<Float>(repeating: 0)
-                                        var acc2 = SIMD8<Float>(repeating: 0), acc3 = SIMD8<Float>(repeating: 0)
-                                        for ky in 0...r {
-                                            let row = UnsafeRawPointer(folded + ky * rsLen + xb)
-                                            for kx in 0..<r {
-                                                let wv = wq[ky * (r + 1) + kx]
-                                                let left = kx * 4, right = (s - 1 - kx) * 4
-                                                acc0 += wv * (row.loadUnaligned(fromByteOffset: left, as: SIMD8<Float>.self)
-                                                              + row.loadUnaligned(fromByteOffset: right, as: SIMD8<Float>.self))
-                                                acc1 += wv * (row.loadUnaligned(fromByteOffset: left + 32, as: SIMD8<Float>.self)
-                                                              + row.loadUnaligned(fromByteOffset: right + 32, as: SIMD8<Float>.self))
-                                                acc2 += wv * (row.loadUnaligned(fromByteOffset: left + 64, as: SIMD8<Float>.self)
-                                                              + row.loadUnaligned(fromByteOffset: right + 64, as: SIMD8<Float>.self))
-                                                acc3 += wv * (row.loadUnaligned(fromByteOffset: left + 96, as: SIMD8<Float>.self)
-                                                              + row.loadUnaligned(fromByteOffset: right + 96, as: SIMD8<Float>.self))
-                                            }
-                                            let wv = wq[ky * (r + 1) + r], mid = r * 4
-                                            acc0 += wv * row.loadUnaligned(fromByteOffset: mid, as: SIMD8<Float>.self)
-                                            acc1 += wv * row.loadUnaligned(fromByteOffset: mid + 32, as: SIMD8<Float>.self)
-                                            acc2 += wv * row.loadUnaligned(fromByteOffset: mid + 64, as: SIMD8<Float>.self)
-                                            acc3 += wv * row.loadUnaligned(fromByteOffset: mid + 96, as: SIMD8<Float>.self)
-                                        }
-                                        let t = UnsafeMutableRawPointer(tmp + xb)
-                                        t.storeBytes(of: acc0, as: SIMD8<Float>.self)
-                                        t.storeBytes(of: acc1, toByteOffset: 32, as: SIMD8<Float>.self)
-                                        t.storeBytes(of: acc2, toByteOffset: 64, as: SIMD8<Float>.self)
-                                        t.storeBytes(of: acc3, toByteOffset: 96, as: SIMD8<Float>.self)
-                                        xb += B
-                                    }
-                                    (out + y * w + x0).update(from: tmp, count: n)
-                                } else {
-                                    let acc = out + y * w + x0
-                                    for ky in 0..<s {
-                                        let row = pad + (y + ky) * pw + x0
-                                        for kx in 0..<s {
-                                            let wgt = kern[ky * s + kx]
-                                            let src = row + kx
-                                            for i in 0..<n { acc[i] += wgt * src[i] }
-                                        }
-                                    }
+            kernel.withUnsafeBufferPointer { kern in
+                let shared = Shared(pad: padded, out: output, kern: kern.baseAddress!, lo: lo, hi: hi)
+                DispatchQueue.concurrentPerform(iterations: jobs) { job in
+                    let pad = shared.pad, out = shared.out, kern = shared.kern, lo = shared.lo, hi = shared.hi
+                    let rsLen = (pw + B - 1) / B * B + 2 * r + B
+                    let folded = UnsafeMutablePointer<Float>.allocate(capacity: (r + 1) * rsLen)
+                    let wq = UnsafeMutablePointer<Float>.allocate(capacity: (r + 1) * (r + 1))
+                    defer { folded.deallocate(); wq.deallocate() }
+                    for ky in 0...r { for kx in 0...r { wq[ky * (r + 1) + kx] = kern[ky * s + kx] } }
+                    for y in (job * chunk)..<min(h, (job + 1) * chunk) {
+                        let orow = out + y * w
+                        // Columns of this output row that can be nonzero.
+                        var a = Int.max, b = Int.min
+                        for iy in max(0, y - r)...min(h - 1, y + r) where lo[iy] <= hi[iy] {
+                            a = min(a, lo[iy]); b = max(b, hi[iy])
+                        }
+                        guard a <= b else { orow.update(repeating: 0, count: w); continue }
+                        let x0 = max(0, a - r), x1 = min(w - 1, b + r)
+                        let n = x1 - x0 + 1
+                        orow.update(repeating: 0, count: x0)
+                        (orow + x1 + 1).update(repeating: 0, count: w - 1 - x1)
+                        if symmetric {
+                            mfs_symconv_row(pad, pw, y, x0, n, Int32(r), wq, folded, rsLen, orow + x0)
+                        } else {
+                            let acc = orow + x0
+                            acc.update(repeating: 0, count: n)
+                            for ky in 0..<s {
+                                let row = pad + (y + ky) * pw + x0
+                                for kx in 0..<s {
+                                    let wgt = kern[ky * s + kx]
+                                    let src = row + kx
+                                    for i in 0..<n { acc[i] += wgt * src[i] }
                                 }
                             }
                         }
                     }
                 }
             }
-            return output
         }
     }
 }

@@ -169,18 +169,30 @@ enum PNGCodec {
         image.height = UInt32(height)
         image.format = UInt32([0, 1, 2, 3][channels - 1])
         defer { png_image_free(&image) }
-        var size: png_alloc_size_t = 0
-        let sized = pixels.withUnsafeBytes { src in
-            png_image_write_to_memory(&image, nil, &size, 0, src.baseAddress, 0, nil)
-        }
-        guard sized != 0, size > 0 else { throw ImageError.writeFailed(file: name, reason: "PNG encoder: \(message(&image))") }
-        var out = [UInt8](repeating: 0, count: Int(size))
-        let written = pixels.withUnsafeBytes { src in
+        // One compression pass into a buffer of libpng's documented upper bound
+        // (PNG_IMAGE_PNG_SIZE_MAX); asking for the size first would compress twice.
+        let rowBytes = width * channels + 1
+        let data = rowBytes * height
+        let zlibMax = data + (data + 7) / 8 + (data + 63) / 64 + 11
+        let bound = 8 + 25 + 16 + 44 + 12 + 12 + 12 * (zlibMax / 8192 + 1) + zlibMax
+        var out = [UInt8](repeating: 0, count: bound)
+        var size = png_alloc_size_t(bound)
+        var written = pixels.withUnsafeBytes { src in
             out.withUnsafeMutableBytes { dst in
                 png_image_write_to_memory(&image, dst.baseAddress, &size, 0, src.baseAddress, 0, nil)
             }
         }
-        guard written != 0 else { throw ImageError.writeFailed(file: name, reason: "PNG encoder: \(message(&image))") }
+        if written == 0, size > png_alloc_size_t(bound) {
+            // Not expected (the bound holds for zlib); libpng then reports the size it needs.
+            image.warning_or_error = 0
+            out = [UInt8](repeating: 0, count: Int(size))
+            written = pixels.withUnsafeBytes { src in
+                out.withUnsafeMutableBytes { dst in
+                    png_image_write_to_memory(&image, dst.baseAddress, &size, 0, src.baseAddress, 0, nil)
+                }
+            }
+        }
+        guard written != 0, size > 0 else { throw ImageError.writeFailed(file: name, reason: "PNG encoder: \(message(&image))") }
         return Array(out.prefix(Int(size)))
     }
 }

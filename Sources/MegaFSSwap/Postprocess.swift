@@ -20,6 +20,23 @@ public enum Postprocess {
     /// Throws for other shapes, non-finite values, or a constant image (max == min, where the
     /// reference would divide by zero).
     public static func denormalize(_ generated: Tensor) throws -> FloatImage {
+        let (h, w, lo, range) = try normalisation(generated)
+        let x = generated.storage.bytes.bindMemory(to: Float.self)
+        let plane = h * w
+        let out = [Float](unsafeUninitializedCapacity: plane * 3) { ob, count in
+            let o = ob.baseAddress!, s = x.baseAddress!
+            imageThreads.forRanges(plane, minPerThread: 65536) { pixels in
+                for p in pixels {
+                    for c in 0..<3 { o[p * 3 + c] = (s[c * plane + p] - lo) / range * 255 }
+                }
+            }
+            count = plane * 3
+        }
+        return FloatImage(uncheckedWidth: w, height: h, channels: 3, values: out)
+    }
+
+    /// The checks of `denormalize` and its min and max - min: (height, width, min, range).
+    static func normalisation(_ generated: Tensor) throws -> (Int, Int, Float, Float) {
         guard generated.dtype == .float32 else {
             throw ImageError.invalidArgument("generated image is \(generated.dtype.name), expected float32")
         }
@@ -31,25 +48,19 @@ public enum Postprocess {
         guard h > 0, w > 0 else { throw ImageError.invalidArgument("generated image has shape \(s)") }
         let x = generated.storage.bytes.bindMemory(to: Float.self)
         var lo = Float.infinity, hi = -Float.infinity
+        var finite = true
         for v in x {
-            guard v.isFinite else { throw ImageError.invalidArgument("generated image contains a non-finite value (\(v))") }
             lo = min(lo, v); hi = max(hi, v)
+            finite = finite && v.isFinite
+        }
+        guard finite else {
+            let v = x.first { !$0.isFinite }!
+            throw ImageError.invalidArgument("generated image contains a non-finite value (\(v))")
         }
         guard hi > lo else {
             throw ImageError.invalidArgument("generated image is constant (\(lo)); min-max normalisation is undefined")
         }
-        let range = hi - lo
-        let plane = h * w
-        var out = [Float](repeating: 0, count: plane * 3)
-        out.withUnsafeMutableBufferPointer { ob in
-            let o = ob.baseAddress!, s = x.baseAddress!
-            imageThreads.forRanges(plane, minPerThread: 65536) { pixels in
-                for p in pixels {
-                    for c in 0..<3 { o[p * 3 + c] = (s[c * plane + p] - lo) / range * 255 }
-                }
-            }
-        }
-        return FloatImage(uncheckedWidth: w, height: h, channels: 3, values: out)
+        return (h, w, lo, hi - lo)
     }
 
     /// out = swapped * m + target * (1 - m), per pixel and channel, in float32 (the reference's
@@ -113,8 +124,11 @@ public enum Postprocess {
 
     /// The outputs of `composite`.
     public struct Composite: Sendable {
-        /// The generated image, min-max normalised, HWC at the generator's size.
-        public var swapped: FloatImage
+        /// The generator's output, as given to `composite`.
+        public var generated: Tensor
+        /// The generated image, min-max normalised, HWC at the generator's size (made on request:
+        /// the blend computes it on the fly).
+        public var swapped: FloatImage { get throws { try Postprocess.denormalize(generated) } }
         /// The blend at the generator's size, float, not rounded.
         public var blended: FloatImage
         /// The delivered 8-bit image (generator or target size, see `OutputSize`).
@@ -126,16 +140,33 @@ public enum Postprocess {
     /// `FaceMask.fromLabels`), round to 8 bits at the requested size.
     public static func composite(generated: Tensor, target: RGBImage, mask: FloatImage,
                                  outputSize: OutputSize = .target, rounding: Rounding = .nearest) throws -> Composite {
-        let swapped = try denormalize(generated)
-        guard mask.width == swapped.width, mask.height == swapped.height, mask.channels == 1 else {
-            throw ImageError.invalidArgument("mask is \(mask.width)x\(mask.height)x\(mask.channels), the generated image \(swapped.width)x\(swapped.height) (need one channel of the same size)")
+        let (h, w, lo, range) = try normalisation(generated)
+        guard mask.width == w, mask.height == h, mask.channels == 1 else {
+            throw ImageError.invalidArgument("mask is \(mask.width)x\(mask.height)x\(mask.channels), the generated image \(w)x\(h) (need one channel of the same size)")
         }
-        let targetResized = Resize.bilinear(target, width: swapped.width, height: swapped.height)
-        let blended = try blend(swapped: swapped, target: targetResized, mask: mask)
+        // denormalize and blend in one pass, written over the resized target: the same float
+        // operations as `blend(swapped: denormalize(generated), ...)`, without two more images.
+        var blended = Resize.bilinear(target, width: w, height: h)
+        let x = generated.storage.bytes.bindMemory(to: Float.self)
+        blended.values.withUnsafeMutableBufferPointer { tb in
+            mask.values.withUnsafeBufferPointer { mb in
+                let t = tb.baseAddress!, m = mb.baseAddress!, g = x.baseAddress!
+                let plane = h * w
+                imageThreads.forRanges(plane, minPerThread: 65536) { pixels in
+                    for p in pixels {
+                        let mv = m[p], inv = 1 - mv
+                        for ch in 0..<3 {
+                            let sv = (g[ch * plane + p] - lo) / range * 255
+                            t[p * 3 + ch] = sv * mv + t[p * 3 + ch] * inv
+                        }
+                    }
+                }
+            }
+        }
         var delivered = blended
-        if outputSize == .target, target.width != swapped.width || target.height != swapped.height {
+        if outputSize == .target, target.width != w || target.height != h {
             delivered = Resize.bilinear(blended, width: target.width, height: target.height)
         }
-        return Composite(swapped: swapped, blended: blended, image: try toRGB8(delivered, rounding: rounding))
+        return Composite(generated: generated, blended: blended, image: try toRGB8(delivered, rounding: rounding))
     }
 }

@@ -76,28 +76,26 @@ public enum Resize {
     public static func bilinear(_ image: FloatImage, width: Int, height: Int) -> FloatImage {
         precondition(width > 0 && height > 0, "resize to \(width)x\(height)")
         if image.width == width, image.height == height { return image }
-        var out = [Float](repeating: 0, count: width * height * image.channels)
-        image.values.withUnsafeBufferPointer { src in
-            out.withUnsafeMutableBufferPointer { dst in
-                let src = src.baseAddress!, dst = dst.baseAddress!
-                let c = image.channels
+        let c = image.channels
+        let out = filled([Float].self, count: width * height * c) { dst in
+            image.values.withUnsafeBufferPointer { src in
+                let src = src.baseAddress!
                 inRowBands(width: image.width, height: image.height, channels: c, outWidth: width, outHeight: height) { rows, ax, ay in
                     resample(width: image.width, channels: c, outWidth: width, ax: ax, ay: ay, rows: rows,
                              load: { Double(src[$0]) }, store: { dst[$0] = Float($1) })
                 }
             }
         }
-        return FloatImage(uncheckedWidth: width, height: height, channels: image.channels, values: out)
+        return FloatImage(uncheckedWidth: width, height: height, channels: c, values: out)
     }
 
     /// Resizes an 8-bit image to float values (0...255, not rounded), as the reference resizes
     /// the target before blending.
     public static func bilinear(_ image: RGBImage, width: Int, height: Int) -> FloatImage {
         precondition(width > 0 && height > 0, "resize to \(width)x\(height)")
-        var out = [Float](repeating: 0, count: width * height * 3)
-        image.pixels.withUnsafeBufferPointer { src in
-            out.withUnsafeMutableBufferPointer { dst in
-                let src = src.baseAddress!, dst = dst.baseAddress!
+        let out = filled([Float].self, count: width * height * 3) { dst in
+            image.pixels.withUnsafeBufferPointer { src in
+                let src = src.baseAddress!
                 inRowBands(width: image.width, height: image.height, channels: 3, outWidth: width, outHeight: height) { rows, ax, ay in
                     resample(width: image.width, channels: 3, outWidth: width, ax: ax, ay: ay, rows: rows,
                              load: { Double(src[$0]) }, store: { dst[$0] = Float($1) })
@@ -111,10 +109,9 @@ public enum Resize {
     public static func bilinearRGB(_ image: RGBImage, width: Int, height: Int) -> RGBImage {
         precondition(width > 0 && height > 0, "resize to \(width)x\(height)")
         if image.width == width, image.height == height { return image }
-        var out = [UInt8](repeating: 0, count: width * height * 3)
-        image.pixels.withUnsafeBufferPointer { src in
-            out.withUnsafeMutableBufferPointer { dst in
-                let src = src.baseAddress!, dst = dst.baseAddress!
+        let out = filled([UInt8].self, count: width * height * 3) { dst in
+            image.pixels.withUnsafeBufferPointer { src in
+                let src = src.baseAddress!
                 inRowBands(width: image.width, height: image.height, channels: 3, outWidth: width, outHeight: height) { rows, ax, ay in
                     resample(width: image.width, channels: 3, outWidth: width, ax: ax, ay: ay, rows: rows,
                              load: { Double(src[$0]) },
@@ -125,19 +122,46 @@ public enum Resize {
         return RGBImage(uncheckedWidth: width, height: height, pixels: out)
     }
 
-    /// Resizes a single-channel Double plane (for the label-derived face map).
-    static func bilinear(plane: [Double], width: Int, height: Int, outWidth: Int, outHeight: Int) -> [Double] {
-        if width == outWidth, height == outHeight { return plane }
-        var out = [Double](repeating: 0, count: outWidth * outHeight)
-        plane.withUnsafeBufferPointer { src in
-            out.withUnsafeMutableBufferPointer { dst in
-                let src = src.baseAddress!, dst = dst.baseAddress!
-                inRowBands(width: width, height: height, channels: 1, outWidth: outWidth, outHeight: outHeight) { rows, ax, ay in
-                    resample(width: width, channels: 1, outWidth: outWidth, ax: ax, ay: ay, rows: rows,
-                             load: { src[$0] }, store: { dst[$0] = $1 })
+    /// Float(resized(a) + resized(b)) for two single-channel Double planes of one size, in one
+    /// pass: the same values as resizing each (in Double) and adding, without the two planes.
+    static func bilinearSum(_ a: [Double], _ b: [Double], width: Int, height: Int, outWidth: Int, outHeight: Int) -> [Float] {
+        precondition(a.count == width * height && b.count == a.count)
+        let n = outWidth * outHeight
+        return [Float](unsafeUninitializedCapacity: n) { out, count in
+            let dst = out.baseAddress!
+            a.withUnsafeBufferPointer { pa in
+                b.withUnsafeBufferPointer { pb in
+                    let pa = pa.baseAddress!, pb = pb.baseAddress!
+                    if width == outWidth, height == outHeight {
+                        for i in 0..<n { dst[i] = Float(pa[i] + pb[i]) }
+                        return
+                    }
+                    inRowBands(width: width, height: height, channels: 1, outWidth: outWidth, outHeight: outHeight) { rows, ax, ay in
+                        for y in rows {
+                            let r0 = ay.i0[y] * width, r1 = ay.i1[y] * width, fy = ay.f[y]
+                            for x in 0..<outWidth {
+                                let x0 = ax.i0[x], x1 = ax.i1[x], fx = ax.f[x]
+                                func sample(_ p: UnsafePointer<Double>) -> Double {
+                                    let top = p[r0 + x0] * (1 - fx) + p[r0 + x1] * fx
+                                    let bot = p[r1 + x0] * (1 - fx) + p[r1 + x1] * fx
+                                    return top * (1 - fy) + bot * fy
+                                }
+                                dst[y * outWidth + x] = Float(sample(pa) + sample(pb))
+                            }
+                        }
+                    }
                 }
             }
+            count = n
         }
-        return out
+    }
+
+    /// An array of `count` elements, every one written by `fill` (no zeroing pass first).
+    @inline(__always)
+    static func filled<T>(_: [T].Type, count: Int, _ fill: (UnsafeMutablePointer<T>) -> Void) -> [T] {
+        [T](unsafeUninitializedCapacity: count) { b, n in
+            if count > 0 { fill(b.baseAddress!) }
+            n = count
+        }
     }
 }

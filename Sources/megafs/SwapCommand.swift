@@ -165,7 +165,7 @@ struct Swap: ParsableCommand {
     }
 
     struct PairsSummary: Encodable {
-        struct Row: Encodable { var row: Int; var source: String; var target: String; var output: String?; var status: String; var error: String?; var milliseconds: Double? }
+        struct Row: Encodable { var row: Int; var source: String; var target: String; var output: String?; var status: String; var error: String?; var milliseconds: Double?; var stages: [String: Double]? }
         var rows: [Row]
         var done: Int
         var skipped: Int
@@ -213,7 +213,11 @@ struct Swap: ParsableCommand {
                 let t = try ImageIO.read(path: resolve(paths.target), options: decode)
                 let mask: MaskSource = try paths.mask.map { .labels(try LabelMap.read(path: resolve($0), options: decode)) } ?? .ellipse()
                 let result = try pipeline.run(source: s, target: t, options: SwapOptions(mask: mask, refine: refine))
+                let writeStart = DispatchTime.now().uptimeNanoseconds
                 try ImageIO.write(result.refined ?? result.image, to: outPath)
+                var stages = Dictionary(result.timings.map { ($0.stage, $0.milliseconds) }, uniquingKeysWith: +)
+                stages["write"] = Double(DispatchTime.now().uptimeNanoseconds - writeStart) / 1e6
+                row.stages = stages
                 row.milliseconds = Date().timeIntervalSince(rowStart) * 1000
                 swapSeconds += Date().timeIntervalSince(rowStart)
                 summary.done += 1

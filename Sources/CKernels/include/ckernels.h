@@ -25,6 +25,7 @@ mfs_cpu_features mfs_detect_cpu(void);
 #include "col2im.h"
 #include "im2col.h"
 #include "gemv.h"
+#include "softerosion.h"
 #include "workerpool.h"
 
 #endif
