@@ -326,7 +326,11 @@ public final class ModelFileReader: @unchecked Sendable {
         // the int8 swap 8-12 MB of peak RSS: 805 against 793 MB).
         let storages = TensorStorage.slabbed(
             byteCounts: tensors.map { Int($0.byteLength) },
-            inSlab: tensors.map { $0.dtype == .float32 && $0.shape.count == 2 && $0.byteLength >= Self.slabMinBytes })
+            inSlab: tensors.map { $0.dtype == .float32 && $0.shape.count == 2 && $0.byteLength >= Self.slabMinBytes },
+            // Not cleared first: mapSegments checked that each tensor's frames cover all of its
+            // bytes, and a frame that fails to decode fails the load. The pages then fault in
+            // on the decoding threads instead of in a serial memset of the whole model.
+            zeroed: false)
         let maxStored = Int(frames.map(\.storedLength).max() ?? 0)
         let maxRaw = Int(frames.map(\.rawLength).max() ?? 0)
         let threads = max(1, min(options.threads, frames.count, 4 * ProcessInfo.processInfo.activeProcessorCount))

@@ -71,6 +71,16 @@ public final class TensorStorage: @unchecked Sendable {
         isReleased = false
     }
 
+    /// Allocates `byteCount` bytes without clearing them, for a caller that writes every byte
+    /// before anything reads one (a copy, a transformed weight, a kernel's output): the pages
+    /// then fault in once, where they are written, instead of twice.
+    public init(uninitializedByteCount byteCount: Int) {
+        self.byteCount = byteCount
+        pointer = UnsafeMutableRawPointer.allocate(byteCount: max(byteCount, 1), alignment: Self.alignment)
+        slab = nil
+        isReleased = false
+    }
+
     private init(releasedByteCount byteCount: Int, pointer: UnsafeMutableRawPointer) {
         self.byteCount = byteCount
         self.pointer = pointer
@@ -100,8 +110,9 @@ public final class TensorStorage: @unchecked Sendable {
 
     /// One storage per byte count: those marked `inSlab` in one fresh slab (each at a 64-byte
     /// aligned offset), the others (and all of them when the slab cannot be mapped) allocated
-    /// one by one.
-    public static func slabbed(byteCounts: [Int], inSlab: [Bool]) -> [TensorStorage] {
+    /// one by one. With `zeroed: false` the ones allocated alone are not cleared (for a caller
+    /// that writes every byte, as the model reader does).
+    public static func slabbed(byteCounts: [Int], inSlab: [Bool], zeroed: Bool = true) -> [TensorStorage] {
         precondition(byteCounts.count == inSlab.count)
         var offsets = [Int](repeating: -1, count: byteCounts.count)
         var total = 0
@@ -112,13 +123,13 @@ public final class TensorStorage: @unchecked Sendable {
         let slab = total > 0 ? TensorSlab(byteCount: total) : nil
         return byteCounts.indices.map { i in
             if let slab, offsets[i] >= 0 { return TensorStorage(slab: slab, offset: offsets[i], byteCount: byteCounts[i]) }
-            return TensorStorage(byteCount: byteCounts[i])
+            return zeroed ? TensorStorage(byteCount: byteCounts[i]) : TensorStorage(uninitializedByteCount: byteCounts[i])
         }
     }
 
     /// Copies `bytes` into a new aligned buffer.
     public convenience init(copying bytes: UnsafeRawBufferPointer) {
-        self.init(byteCount: bytes.count)
+        self.init(uninitializedByteCount: bytes.count)
         if let base = bytes.baseAddress, bytes.count > 0 {
             pointer.copyMemory(from: base, byteCount: bytes.count)
         }

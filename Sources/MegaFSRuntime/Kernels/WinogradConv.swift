@@ -124,7 +124,7 @@ struct WinogradConvPlan {
     /// U of a constant float32 weight, computed once (for a plan made with `weightsInScratch: false`).
     func transformedWeights(_ weight: Tensor, threads: ThreadPartition = ThreadPartition(threads: 1)) -> TensorStorage {
         precondition(weight.dtype == .float32, "Winograd weight of \(weight.dtype.name)")
-        let u = TensorStorage(byteCount: products * channelsOut * channelsIn * 4)
+        let u = TensorStorage(uninitializedByteCount: products * channelsOut * channelsIn * 4)   // all written below
         transformWeights(UnsafePointer(weight.storage.pointer.assumingMemoryBound(to: Float.self)),
                          into: u.pointer.assumingMemoryBound(to: Float.self), threads: threads)
         return u

@@ -333,7 +333,7 @@ public final class InferenceSession: @unchecked Sendable {
         for i in spareOutputs.indices where spareOutputs[i].byteCount == byteCount {
             if isKnownUniquelyReferenced(&spareOutputs[i]) { return spareOutputs.remove(at: i) }
         }
-        return TensorStorage(byteCount: byteCount)
+        return TensorStorage(uninitializedByteCount: byteCount)
     }
 
     private func execute(_ plan: ExecutionPlan, inputs: [Tensor], profile: Bool,
