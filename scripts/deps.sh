@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Installs the Debian packages megafs builds on, if any is missing. Idempotent.
 set -euo pipefail
-packages=(libprotobuf-c-dev libzstd-dev libopenblas-dev libpng-dev libturbojpeg0-dev pkg-config)
+packages=(libprotobuf-c-dev libzstd-dev libopenblas-dev libpng-dev zlib1g-dev libturbojpeg0-dev pkg-config)
 missing=()
 for p in "${packages[@]}"; do
   dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p")

@@ -57,13 +57,13 @@ public enum ImageIO {
 
     /// Encodes as PNG (8-bit RGB, lossless).
     public static func encodePNG(_ image: RGBImage) throws -> [UInt8] {
-        try PNGCodec.encode(image.pixels, width: image.width, height: image.height, channels: 3)
+        try PNGWriter.encode(image.pixels, width: image.width, height: image.height, channels: 3)
     }
 
     /// Encodes 8-bit greyscale bytes (one per pixel) as a greyscale PNG, e.g. a label map or a
     /// mask scaled to 0...255.
     public static func encodeGrayPNG(_ values: [UInt8], width: Int, height: Int) throws -> [UInt8] {
-        try PNGCodec.encode(values, width: width, height: height, channels: 1)
+        try PNGWriter.encode(values, width: width, height: height, channels: 1)
     }
 
     /// Encodes as baseline JPEG, quality 1...100, 4:4:4 chroma (no chroma subsampling) unless

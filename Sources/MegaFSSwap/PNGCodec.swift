@@ -155,44 +155,4 @@ enum PNGCodec {
         }
         return RGBImage(uncheckedWidth: raw.width, height: raw.height, pixels: rgb)
     }
-
-    /// Encodes 8-bit pixels with `channels` 1 (grey), 2 (grey+alpha), 3 (RGB) or 4 (RGBA).
-    static func encode(_ pixels: [UInt8], width: Int, height: Int, channels: Int, name: String = "<memory>") throws -> [UInt8] {
-        precondition((1...4).contains(channels))
-        guard width > 0, height > 0, width <= 0x7FFF_FFFF / max(channels, 1), height <= 0x7FFF_FFFF,
-              pixels.count == width * height * channels else {
-            throw ImageError.invalidArgument("\(pixels.count) bytes for a \(width)x\(height)x\(channels) PNG")
-        }
-        var image = png_image()
-        image.version = UInt32(PNG_IMAGE_VERSION)
-        image.width = UInt32(width)
-        image.height = UInt32(height)
-        image.format = UInt32([0, 1, 2, 3][channels - 1])
-        defer { png_image_free(&image) }
-        // One compression pass into a buffer of libpng's documented upper bound
-        // (PNG_IMAGE_PNG_SIZE_MAX); asking for the size first would compress twice.
-        let rowBytes = width * channels + 1
-        let data = rowBytes * height
-        let zlibMax = data + (data + 7) / 8 + (data + 63) / 64 + 11
-        let bound = 8 + 25 + 16 + 44 + 12 + 12 + 12 * (zlibMax / 8192 + 1) + zlibMax
-        var out = [UInt8](repeating: 0, count: bound)
-        var size = png_alloc_size_t(bound)
-        var written = pixels.withUnsafeBytes { src in
-            out.withUnsafeMutableBytes { dst in
-                png_image_write_to_memory(&image, dst.baseAddress, &size, 0, src.baseAddress, 0, nil)
-            }
-        }
-        if written == 0, size > png_alloc_size_t(bound) {
-            // Not expected (the bound holds for zlib); libpng then reports the size it needs.
-            image.warning_or_error = 0
-            out = [UInt8](repeating: 0, count: Int(size))
-            written = pixels.withUnsafeBytes { src in
-                out.withUnsafeMutableBytes { dst in
-                    png_image_write_to_memory(&image, dst.baseAddress, &size, 0, src.baseAddress, 0, nil)
-                }
-            }
-        }
-        guard written != 0, size > 0 else { throw ImageError.writeFailed(file: name, reason: "PNG encoder: \(message(&image))") }
-        return Array(out.prefix(Int(size)))
-    }
 }

@@ -262,12 +262,12 @@ import Testing
             #expect(f == "bad.png" && r.contains("19"))
         }
         // RGB with equal channels: accepted; unequal: rejected
-        let rgbEqual = try PNGCodec.encode([3, 3, 3, 11, 11, 11], width: 2, height: 1, channels: 3)
+        let rgbEqual = try PNGWriter.encode([3, 3, 3, 11, 11, 11], width: 2, height: 1, channels: 3)
         #expect(try LabelMap.decode(rgbEqual).labels == [3, 11])
-        let rgbColour = try PNGCodec.encode([3, 3, 3, 200, 10, 11], width: 2, height: 1, channels: 3)
+        let rgbColour = try PNGWriter.encode([3, 3, 3, 200, 10, 11], width: 2, height: 1, channels: 3)
         #expect(throws: ImageError.self) { try LabelMap.decode(rgbColour) }
         // grey+alpha, JPEG, empty, garbage
-        #expect(throws: ImageError.self) { try LabelMap.decode(try PNGCodec.encode([1, 255], width: 1, height: 1, channels: 2)) }
+        #expect(throws: ImageError.self) { try LabelMap.decode(try PNGWriter.encode([1, 255], width: 1, height: 1, channels: 2)) }
         let jpeg = try ImageIO.encodeJPEG(gradientImage(width: 8, height: 8))
         do { _ = try LabelMap.decode(jpeg, name: "l.jpg"); Issue.record("no error") } catch let e as ImageError {
             guard case .invalidLabelMap = e else { Issue.record("\(e)"); return }
