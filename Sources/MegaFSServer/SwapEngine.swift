@@ -86,8 +86,12 @@ public final class SwapEngine: @unchecked Sendable {
     var typicalSwapSeconds: Double { lock.withLock { averageSwapSeconds } }
 
     /// Loads the models of `directory` for `types` (nil: every swapper type the folder has),
-    /// sharing one encoder and one generator session between the types.
-    public static func load(directory: String, types: [String]?, threads: Int?) throws -> [String: any SwapNetworks] {
+    /// sharing one encoder and one generator session between the types. `shareArena`: all the
+    /// sessions use one activation arena (`SharedArena`), which suits one swap at a time
+    /// (`--concurrency 1`); with more, each keeps its own so that swaps overlap in different
+    /// networks.
+    public static func load(directory: String, types: [String]?, threads: Int?,
+                            shareArena: Bool = true) throws -> [String: any SwapNetworks] {
         let wanted = types ?? ["ftm", "injection", "lcr"]
         var bundles: [ModelBundle] = []
         for type in wanted {
@@ -100,7 +104,8 @@ public final class SwapEngine: @unchecked Sendable {
         guard let first = bundles.first else {
             throw ModelBundle.Error.missing("no swapper model in \(directory) (looked for \(wanted.joined(separator: ", ")))")
         }
-        let options = SessionOptions(threads: threads)
+        var options = SessionOptions(threads: threads)
+        if shareArena { options.sharedArena = SharedArena() }
         let encoder = try InferenceSession(modelPath: first.encoderPath, options: options)
         let generator = try InferenceSession(modelPath: first.generatorPath, options: options)
         var result: [String: any SwapNetworks] = [:]

@@ -19,8 +19,12 @@ public final class SessionSwapNetworks: SwapNetworks, @unchecked Sendable {
         self.generator = generator
     }
 
+    /// The three sessions share one activation arena (`SharedArena`: a swap runs them one after
+    /// another) unless `options` names one.
     public convenience init(encoderPath: String, swapperPath: String, generatorPath: String,
                             options: SessionOptions = SessionOptions()) throws {
+        var options = options
+        if options.sharedArena == nil { options.sharedArena = SharedArena() }
         try self.init(encoder: InferenceSession(modelPath: encoderPath, options: options),
                       swapper: InferenceSession(modelPath: swapperPath, options: options),
                       generator: InferenceSession(modelPath: generatorPath, options: options))

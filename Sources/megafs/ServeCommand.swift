@@ -107,7 +107,7 @@ struct Serve: ParsableCommand {
         _ = ServerLog.bootstrap(json: logFormat == "json", level: logLevel)
         let folder = models ?? ProcessInfo.processInfo.environment["MEGAFS_MODELS"] ?? "models"
         let typeList = types.map { $0.split(separator: ",").map(String.init) }
-        let threads = self.threads
+        let threads = self.threads, oneAtATime = concurrency == 1
         let server = MegaFSServer(configuration: config)
 
         // The root command is synchronous: run the server on Swift's executor and wait here.
@@ -116,7 +116,7 @@ struct Serve: ParsableCommand {
         Task {
             do {
                 try await server.run(modelDescription: folder) {
-                    try SwapEngine.load(directory: folder, types: typeList, threads: threads)
+                    try SwapEngine.load(directory: folder, types: typeList, threads: threads, shareArena: oneAtATime)
                 }
             } catch {
                 outcome.error = error

@@ -31,6 +31,9 @@ public struct SessionOptions: Sendable {
     /// well. By default the session gives it back after the first plan and holds U alone:
     /// later plans then run those convs with Winograd whatever their shape.
     public var keepsOriginalWeights = false
+    /// An arena to share with other sessions that never need to run at the same time (see
+    /// `SharedArena`); nil: the session has its own.
+    public var sharedArena: SharedArena?
 
     public init(threads: Int? = nil, enableFusion: Bool = true, fastKernels: Bool = true,
                 gemm: any GemmBackend = OpenBLASGemm(), int8Activations: Bool = false, convAlgorithm: ConvAlgorithm? = nil) {
@@ -338,13 +341,21 @@ public final class InferenceSession: @unchecked Sendable {
 
     private func execute(_ plan: ExecutionPlan, inputs: [Tensor], profile: Bool,
                          capture: ((Int, UnsafeMutableRawPointer) -> Void)? = nil) throws -> (outputs: [String: Tensor], profile: RunProfile?) {
-        if arenaCapacity < plan.arenaBytes {
-            arena?.deallocate()
-            arena = UnsafeMutableRawPointer.allocate(byteCount: plan.arenaBytes, alignment: Planner.alignment)
-            arenaCapacity = plan.arenaBytes
+        if let shared = options.sharedArena {
+            return try shared.withBuffer(atLeast: plan.arenaBytes) { base in
+                try execute(plan, arena: base, inputs: inputs, profile: profile, capture: capture)
+            }
         }
-        let base = arena ?? UnsafeMutableRawPointer.allocate(byteCount: 64, alignment: 64)
-        if arena == nil { arena = base; arenaCapacity = 64 }
+        if arenaCapacity < plan.arenaBytes || arena == nil {
+            arena?.deallocate()
+            arenaCapacity = max(plan.arenaBytes, 64)
+            arena = UnsafeMutableRawPointer.allocate(byteCount: arenaCapacity, alignment: Planner.alignment)
+        }
+        return try execute(plan, arena: arena!, inputs: inputs, profile: profile, capture: capture)
+    }
+
+    private func execute(_ plan: ExecutionPlan, arena base: UnsafeMutableRawPointer, inputs: [Tensor], profile: Bool,
+                         capture: ((Int, UnsafeMutableRawPointer) -> Void)?) throws -> (outputs: [String: Tensor], profile: RunProfile?) {
         let outputStorage: [TensorStorage?] = plan.outputStorageBytes.enumerated().map { i, bytes in
             if case .output(let k) = plan.values[plan.outputSlots[i]].location, k == i { return reusableOutput(byteCount: bytes) }
             return nil
