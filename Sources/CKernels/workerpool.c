@@ -4,7 +4,9 @@
 // as a whole FTM product, and libdispatch's concurrentPerform paid that on most loops.
 #define _GNU_SOURCE
 #include "workerpool.h"
+#if defined(__x86_64__) || defined(__i386__)
 #include <immintrin.h>
+#endif
 #include <limits.h>
 #include <linux/futex.h>
 #include <pthread.h>
@@ -53,11 +55,6 @@ static void read_settings(void) {
         if (end && *end == '\0' && value >= 0 && value <= 1000000) us = value;
     }
     spin_ns_value = us * 1000;
-}
-
-long mfs_pool_spin_microseconds(void) {
-    pthread_once(&settings_once, read_settings);
-    return spin_ns_value / 1000;
 }
 
 static inline long monotonic_ns(void) {

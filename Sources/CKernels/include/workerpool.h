@@ -20,8 +20,4 @@ void mfs_pool_stats(long *pooled, long *inline_runs);
 /// the cores to another library's threads (OpenBLAS), which would otherwise wait for them.
 void mfs_pool_quiesce(void);
 
-/// How long idle workers poll for the next loop before they sleep, in microseconds
-/// (MEGAFS_POOL_SPIN_US, default 200; 0 = sleep at once).
-long mfs_pool_spin_microseconds(void);
-
 #endif
