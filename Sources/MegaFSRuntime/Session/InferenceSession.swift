@@ -120,8 +120,8 @@ public final class InferenceSession: @unchecked Sendable {
     private let lock = NSLock()
     private var plans: [[[Int]]: ExecutionPlan] = [:]
     private var lastPlan: ExecutionPlan?
-    private var arena: UnsafeMutableRawPointer?
-    private var arenaCapacity = 0
+    /// The arena of a session not given a shared one.
+    private let ownArena = SharedArena()
 
     /// Reads a `.mfs` model file.
     public convenience init(modelPath: String, options: SessionOptions = SessionOptions()) throws {
@@ -154,8 +154,6 @@ public final class InferenceSession: @unchecked Sendable {
             _ = try? plan(for: probes)
         }
     }
-
-    deinit { arena?.deallocate() }
 
     /// Runs the model. `inputs` maps every graph input name to a tensor of its type.
     public func run(_ inputs: [String: Tensor]) throws -> [String: Tensor] {
@@ -341,17 +339,9 @@ public final class InferenceSession: @unchecked Sendable {
 
     private func execute(_ plan: ExecutionPlan, inputs: [Tensor], profile: Bool,
                          capture: ((Int, UnsafeMutableRawPointer) -> Void)? = nil) throws -> (outputs: [String: Tensor], profile: RunProfile?) {
-        if let shared = options.sharedArena {
-            return try shared.withBuffer(atLeast: plan.arenaBytes) { base in
-                try execute(plan, arena: base, inputs: inputs, profile: profile, capture: capture)
-            }
+        return try (options.sharedArena ?? ownArena).withBuffer(atLeast: plan.arenaBytes) { base in
+            try execute(plan, arena: base, inputs: inputs, profile: profile, capture: capture)
         }
-        if arenaCapacity < plan.arenaBytes || arena == nil {
-            arena?.deallocate()
-            arenaCapacity = max(plan.arenaBytes, 64)
-            arena = UnsafeMutableRawPointer.allocate(byteCount: arenaCapacity, alignment: Planner.alignment)
-        }
-        return try execute(plan, arena: arena!, inputs: inputs, profile: profile, capture: capture)
     }
 
     private func execute(_ plan: ExecutionPlan, arena base: UnsafeMutableRawPointer, inputs: [Tensor], profile: Bool,
