@@ -99,10 +99,12 @@ enum PNGWriter {
         }
     }
 
-    /// What the deflating threads hand back, each into its own slot.
+    /// What the deflating threads hand back, each into its own slot (under the lock: two
+    /// threads writing different elements of one array property would still both modify it).
     private final class Parts: @unchecked Sendable {
         let base: UnsafePointer<UInt8>
         let bounds: [Int]
+        let lock = NSLock()
         var pieces: [[UInt8]]
         var checks: [UInt]
         var failures: [Int32]
@@ -123,7 +125,7 @@ enum PNGWriter {
             let r = Parts(base: buf.baseAddress!, bounds: bounds)
             DispatchQueue.concurrentPerform(iterations: parts) { k in
                 let (piece, check, rc) = deflatePart(r.base, from: r.bounds[k], to: r.bounds[k + 1], last: k == parts - 1)
-                r.pieces[k] = piece; r.checks[k] = check; r.failures[k] = rc   // distinct slots per k
+                r.lock.withLock { r.pieces[k] = piece; r.checks[k] = check; r.failures[k] = rc }
             }
             return r
         }
