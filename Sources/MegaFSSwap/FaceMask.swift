@@ -1,6 +1,7 @@
 import CKernels
 import Dispatch
 import Foundation
+import MegaFSRuntime
 
 /// The soft blend mask of the released MegaFS code (architecture notes, section 5).
 ///
@@ -163,9 +164,11 @@ public enum FaceMask {
             let c = cb.baseAddress!
             for _ in 0..<(p.iterations - 1) {
                 conv.apply(padded: padded, into: c)
-                for y in 0..<mask.height {
-                    let m = padded + conv.interiorOffset(row: y), cr = c + y * w
-                    for x in 0..<w { m[x] = min(m[x], cr[x]) }   // torch.min: NaN propagates; none arise here
+                ThreadPartition(threads: conv.threads).forRanges(mask.height, minPerThread: max(1, 65536 / max(1, w))) { rows in
+                    for y in rows {
+                        let m = padded + conv.interiorOffset(row: y), cr = c + y * w
+                        for x in 0..<w { m[x] = min(m[x], cr[x]) }   // torch.min: NaN propagates; none arise here
+                    }
                 }
             }
             conv.apply(padded: padded, into: c)
@@ -197,7 +200,7 @@ public enum FaceMask {
     /// instead of 289 per pixel for 17x17 (`mfs_symconv_row`, C compiled for AVX-512, AVX2 and
     /// the baseline, all rounding alike). Rows whose whole window is zero are skipped, and each
     /// row only visits the columns its window's nonzero inputs can reach (exact: the skipped
-    /// outputs are sums of zeros). Rows are spread over threads with `concurrentPerform`. A
+    /// outputs are sums of zeros). Rows are spread over the runtime's worker pool. A
     /// kernel that is not symmetric takes a plain (slower) loop with the same skipping.
     struct Convolver {
         let width: Int, height: Int, size: Int, radius: Int
@@ -265,18 +268,20 @@ public enum FaceMask {
             let lo = UnsafeMutablePointer<Int>.allocate(capacity: max(1, h))
             let hi = UnsafeMutablePointer<Int>.allocate(capacity: max(1, h))
             defer { lo.deallocate(); hi.deallocate() }
-            for y in 0..<h {
-                let row = padded + interiorOffset(row: y)
-                var a = Int.max, b = Int.min
-                for x in 0..<w where row[x] != 0 { if a == Int.max { a = x }; b = x }
-                lo[y] = a; hi[y] = b
+            ThreadPartition(threads: threads).forRanges(h, minPerThread: max(1, 65536 / max(1, w))) { rows in
+                for y in rows {
+                    let row = padded + interiorOffset(row: y)
+                    var a = Int.max, b = Int.min
+                    for x in 0..<w where row[x] != 0 { if a == Int.max { a = x }; b = x }
+                    lo[y] = a; hi[y] = b
+                }
             }
             let chunk = max(1, (h + threads * 4 - 1) / (threads * 4))
             let jobs = (h + chunk - 1) / chunk
             let symmetric = symmetric
             kernel.withUnsafeBufferPointer { kern in
                 let shared = Shared(pad: padded, out: output, kern: kern.baseAddress!, lo: lo, hi: hi)
-                DispatchQueue.concurrentPerform(iterations: jobs) { job in
+                ThreadPartition(threads: threads).forEach(jobs) { job in
                     let pad = shared.pad, out = shared.out, kern = shared.kern, lo = shared.lo, hi = shared.hi
                     let rsLen = (pw + B - 1) / B * B + 2 * r + B
                     let folded = UnsafeMutablePointer<Float>.allocate(capacity: (r + 1) * rsLen)
