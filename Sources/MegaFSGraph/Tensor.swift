@@ -63,12 +63,9 @@ public final class TensorStorage: @unchecked Sendable {
     public let isReleased: Bool
 
     /// Allocates `byteCount` zeroed bytes.
-    public init(byteCount: Int) {
-        self.byteCount = byteCount
-        pointer = UnsafeMutableRawPointer.allocate(byteCount: max(byteCount, 1), alignment: Self.alignment)
+    public convenience init(byteCount: Int) {
+        self.init(uninitializedByteCount: byteCount)
         memset(pointer, 0, max(byteCount, 1))
-        slab = nil
-        isReleased = false
     }
 
     /// Allocates `byteCount` bytes without clearing them, for a caller that writes every byte

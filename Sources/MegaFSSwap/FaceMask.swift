@@ -1,5 +1,4 @@
 import CKernels
-import Dispatch
 import Foundation
 import MegaFSRuntime
 
@@ -164,7 +163,7 @@ public enum FaceMask {
             let c = cb.baseAddress!
             for _ in 0..<(p.iterations - 1) {
                 conv.apply(padded: padded, into: c)
-                ThreadPartition(threads: conv.threads).forRanges(mask.height, minPerThread: max(1, 65536 / max(1, w))) { rows in
+                conv.partition.forRanges(mask.height, minPerThread: max(1, 65536 / max(1, w))) { rows in
                     for y in rows {
                         let m = padded + conv.interiorOffset(row: y), cr = c + y * w
                         for x in 0..<w { m[x] = min(m[x], cr[x]) }   // torch.min: NaN propagates; none arise here
@@ -180,15 +179,6 @@ public enum FaceMask {
             }
         }
         return FloatImage(uncheckedWidth: mask.width, height: mask.height, channels: 1, values: c)
-    }
-
-    /// Buffers shared read-only (`pad`, `kern`, the row ranges) or written in disjoint rows (`out`).
-    struct Shared: @unchecked Sendable {
-        let pad: UnsafePointer<Float>
-        let out: UnsafeMutablePointer<Float>
-        let kern: UnsafePointer<Float>
-        let lo: UnsafePointer<Int>
-        let hi: UnsafePointer<Int>
     }
 
     /// A square-kernel, zero-padded, same-size 2-D cross-correlation over unsafe buffers.
@@ -207,6 +197,8 @@ public enum FaceMask {
         let kernel: [Float]
         let symmetric: Bool
         let threads: Int
+        /// The worker pool split of `threads`.
+        var partition: ThreadPartition { ThreadPartition(threads: threads) }
         /// Outputs per vector block of the C row kernel.
         static let block = Int(MFS_SYMCONV_BLOCK)
 
@@ -268,7 +260,7 @@ public enum FaceMask {
             let lo = UnsafeMutablePointer<Int>.allocate(capacity: max(1, h))
             let hi = UnsafeMutablePointer<Int>.allocate(capacity: max(1, h))
             defer { lo.deallocate(); hi.deallocate() }
-            ThreadPartition(threads: threads).forRanges(h, minPerThread: max(1, 65536 / max(1, w))) { rows in
+            partition.forRanges(h, minPerThread: max(1, 65536 / max(1, w))) { rows in
                 for y in rows {
                     let row = padded + interiorOffset(row: y)
                     var a = Int.max, b = Int.min
@@ -276,19 +268,16 @@ public enum FaceMask {
                     lo[y] = a; hi[y] = b
                 }
             }
-            let chunk = max(1, (h + threads * 4 - 1) / (threads * 4))
-            let jobs = (h + chunk - 1) / chunk
             let symmetric = symmetric
-            kernel.withUnsafeBufferPointer { kern in
-                let shared = Shared(pad: padded, out: output, kern: kern.baseAddress!, lo: lo, hi: hi)
-                ThreadPartition(threads: threads).forEach(jobs) { job in
-                    let pad = shared.pad, out = shared.out, kern = shared.kern, lo = shared.lo, hi = shared.hi
+            kernel.withUnsafeBufferPointer { kernBuffer in
+                let pad = padded, out = output, kern = kernBuffer.baseAddress!
+                partition.forRanges(h) { rows in
                     let rsLen = (pw + B - 1) / B * B + 2 * r + B
                     let folded = UnsafeMutablePointer<Float>.allocate(capacity: (r + 1) * rsLen)
                     let wq = UnsafeMutablePointer<Float>.allocate(capacity: (r + 1) * (r + 1))
                     defer { folded.deallocate(); wq.deallocate() }
                     for ky in 0...r { for kx in 0...r { wq[ky * (r + 1) + kx] = kern[ky * s + kx] } }
-                    for y in (job * chunk)..<min(h, (job + 1) * chunk) {
+                    for y in rows {
                         let orow = out + y * w
                         // Columns of this output row that can be nonzero.
                         var a = Int.max, b = Int.min

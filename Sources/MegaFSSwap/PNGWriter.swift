@@ -1,9 +1,8 @@
 import CZlib
-import Dispatch
 import Foundation
 
-/// PNG encoding with zlib directly, the compressed stream cut in parts that the processors
-/// deflate at once.
+/// PNG encoding with zlib directly, the compressed stream cut in parts that the runtime's
+/// worker pool deflates at once.
 ///
 /// libpng's writer (which `PNGCodec` used) filters and deflates on one thread: 21 ms for the
 /// swap's 256 x 256 result, about as long as the mask and the blend together. The file is the
@@ -99,44 +98,28 @@ enum PNGWriter {
         }
     }
 
-    /// What the deflating threads hand back, each into its own slot (under the lock: two
-    /// threads writing different elements of one array property would still both modify it).
-    private final class Parts: @unchecked Sendable {
-        let base: UnsafePointer<UInt8>
-        let bounds: [Int]
-        let lock = NSLock()
-        var pieces: [[UInt8]]
-        var checks: [UInt]
-        var failures: [Int32]
-        init(base: UnsafePointer<UInt8>, bounds: [Int]) {
-            self.base = base
-            self.bounds = bounds
-            pieces = [[UInt8]](repeating: [], count: bounds.count - 1)
-            checks = [UInt](repeating: 0, count: bounds.count - 1)
-            failures = [Int32](repeating: Z_OK, count: bounds.count - 1)
-        }
-    }
-
     /// One zlib stream (level 6) of `data`, deflated in `parts` pieces at once.
     static func compress(_ data: [UInt8], parts: Int) throws -> [UInt8] {
         let n = data.count
         let bounds = (0...parts).map { n * $0 / parts }
-        let result = data.withUnsafeBufferPointer { buf -> Parts in
-            let r = Parts(base: buf.baseAddress!, bounds: bounds)
-            DispatchQueue.concurrentPerform(iterations: parts) { k in
-                let (piece, check, rc) = deflatePart(r.base, from: r.bounds[k], to: r.bounds[k + 1], last: k == parts - 1)
-                r.lock.withLock { r.pieces[k] = piece; r.checks[k] = check; r.failures[k] = rc }
+        // Each part writes only its own slot.
+        let results = UnsafeMutableBufferPointer<(bytes: [UInt8], adler: UInt, code: Int32)>.allocate(capacity: parts)
+        results.initialize(repeating: ([], 0, Z_OK))
+        defer { results.deinitialize(); results.deallocate() }
+        data.withUnsafeBufferPointer { buf in
+            let base = buf.baseAddress!
+            imageThreads.forEach(parts) { k in
+                results[k] = deflatePart(base, from: bounds[k], to: bounds[k + 1], last: k == parts - 1)
             }
-            return r
         }
-        if let bad = result.failures.first(where: { $0 != Z_OK }) {
-            throw ImageError.writeFailed(file: "<memory>", reason: "zlib deflate failed (code \(bad))")
+        if let bad = results.first(where: { $0.code != Z_OK }) {
+            throw ImageError.writeFailed(file: "<memory>", reason: "zlib deflate failed (code \(bad.code))")
         }
         var adler = adler32(0, nil, 0)
-        for k in 0..<parts { adler = adler32_combine(adler, result.checks[k], off_t(bounds[k + 1] - bounds[k])) }
+        for k in 0..<parts { adler = adler32_combine(adler, results[k].adler, off_t(bounds[k + 1] - bounds[k])) }
         var z: [UInt8] = [0x78, 0x9C]   // deflate, 32 kB window, default level, no dictionary
-        z.reserveCapacity(result.pieces.reduce(6) { $0 + $1.count })
-        for p in result.pieces { z += p }
+        z.reserveCapacity(results.reduce(6) { $0 + $1.bytes.count })
+        for r in results { z += r.bytes }
         appendBE32(&z, UInt32(truncatingIfNeeded: adler))
         return z
     }
@@ -144,7 +127,7 @@ enum PNGWriter {
     /// Raw deflate of base[lo..<hi], primed with the 32 kB before lo; ends on a byte boundary
     /// (`Z_SYNC_FLUSH`) unless `last`. Returns the bytes, the part's Adler-32 and Z_OK or the
     /// zlib error.
-    static func deflatePart(_ base: UnsafePointer<UInt8>, from lo: Int, to hi: Int, last: Bool) -> ([UInt8], UInt, Int32) {
+    static func deflatePart(_ base: UnsafePointer<UInt8>, from lo: Int, to hi: Int, last: Bool) -> (bytes: [UInt8], adler: UInt, code: Int32) {
         var stream = z_stream()
         var rc = deflateInit2_(&stream, 6, Z_DEFLATED, -15, 8, Z_DEFAULT_STRATEGY, ZLIB_VERSION, Int32(MemoryLayout<z_stream>.size))
         guard rc == Z_OK else { return ([], 0, rc) }

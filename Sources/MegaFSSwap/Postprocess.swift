@@ -23,20 +23,27 @@ public enum Postprocess {
         let (h, w, lo, range) = try normalisation(generated)
         let x = generated.storage.bytes.bindMemory(to: Float.self)
         let plane = h * w
-        let out = [Float](unsafeUninitializedCapacity: plane * 3) { ob, count in
-            let o = ob.baseAddress!, s = x.baseAddress!
+        let out = Resize.filled([Float].self, count: plane * 3) { o in
+            let s = x.baseAddress!
             imageThreads.forRanges(plane, minPerThread: 65536) { pixels in
                 for p in pixels {
-                    for c in 0..<3 { o[p * 3 + c] = (s[c * plane + p] - lo) / range * 255 }
+                    for c in 0..<3 { o[p * 3 + c] = normalised(s[c * plane + p], lo: lo, range: range) }
                 }
             }
-            count = plane * 3
         }
         return FloatImage(uncheckedWidth: w, height: h, channels: 3, values: out)
     }
 
-    /// The checks of `denormalize` and its min and max - min: (height, width, min, range).
-    static func normalisation(_ generated: Tensor) throws -> (Int, Int, Float, Float) {
+    /// One value of `denormalize`, in its operation order.
+    @inline(__always)
+    static func normalised(_ v: Float, lo: Float, range: Float) -> Float { (v - lo) / range * 255 }
+
+    /// One value of `blend`: swapped * m + target * (1 - m).
+    @inline(__always)
+    static func blendValue(_ swapped: Float, _ target: Float, mask m: Float) -> Float { swapped * m + target * (1 - m) }
+
+    /// The checks of `denormalize`, and the generated image's size, min and max - min.
+    static func normalisation(_ generated: Tensor) throws -> (h: Int, w: Int, lo: Float, range: Float) {
         guard generated.dtype == .float32 else {
             throw ImageError.invalidArgument("generated image is \(generated.dtype.name), expected float32")
         }
@@ -82,10 +89,10 @@ public enum Postprocess {
                         let s = s.baseAddress!, t = t.baseAddress!, m = m.baseAddress!, o = o.baseAddress!
                         imageThreads.forRanges(swapped.width * swapped.height, minPerThread: 65536) { pixels in
                             for p in pixels {
-                                let mv = m[p], inv = 1 - mv
+                                let mv = m[p]
                                 for ch in 0..<c {
                                     let i = p * c + ch
-                                    o[i] = s[i] * mv + t[i] * inv
+                                    o[i] = blendValue(s[i], t[i], mask: mv)
                                 }
                             }
                         }
@@ -154,10 +161,9 @@ public enum Postprocess {
                 let plane = h * w
                 imageThreads.forRanges(plane, minPerThread: 65536) { pixels in
                     for p in pixels {
-                        let mv = m[p], inv = 1 - mv
+                        let mv = m[p]
                         for ch in 0..<3 {
-                            let sv = (g[ch * plane + p] - lo) / range * 255
-                            t[p * 3 + ch] = sv * mv + t[p * 3 + ch] * inv
+                            t[p * 3 + ch] = blendValue(normalised(g[ch * plane + p], lo: lo, range: range), t[p * 3 + ch], mask: mv)
                         }
                     }
                 }

@@ -54,14 +54,20 @@ public enum Resize {
             for x in 0..<ow {
                 let x0 = ax.i0[x], x1 = ax.i1[x], fx = ax.f[x]
                 for ch in 0..<c {
-                    let a = load((r0 + x0) * c + ch), b = load((r0 + x1) * c + ch)
-                    let p = load((r1 + x0) * c + ch), q = load((r1 + x1) * c + ch)
-                    let top = a * (1 - fx) + b * fx
-                    let bot = p * (1 - fx) + q * fx
-                    store((y * ow + x) * c + ch, top * (1 - fy) + bot * fy)
+                    store((y * ow + x) * c + ch, mix(load((r0 + x0) * c + ch), load((r0 + x1) * c + ch),
+                                                     load((r1 + x0) * c + ch), load((r1 + x1) * c + ch), fx: fx, fy: fy))
                 }
             }
         }
+    }
+
+    /// The bilinear mix of the four neighbours a (top left), b (top right), p (bottom left),
+    /// q (bottom right): rows first, then the two rows, in this operation order.
+    @inline(__always)
+    static func mix(_ a: Double, _ b: Double, _ p: Double, _ q: Double, fx: Double, fy: Double) -> Double {
+        let top = a * (1 - fx) + b * fx
+        let bot = p * (1 - fx) + q * fx
+        return top * (1 - fy) + bot * fy
     }
 
     /// Calls `body(rows, x axis, y axis)` on bands of output rows spread over the processors (the
@@ -126,33 +132,22 @@ public enum Resize {
     /// pass: the same values as resizing each (in Double) and adding, without the two planes.
     static func bilinearSum(_ a: [Double], _ b: [Double], width: Int, height: Int, outWidth: Int, outHeight: Int) -> [Float] {
         precondition(a.count == width * height && b.count == a.count)
-        let n = outWidth * outHeight
-        return [Float](unsafeUninitializedCapacity: n) { out, count in
-            let dst = out.baseAddress!
+        return filled([Float].self, count: outWidth * outHeight) { dst in
             a.withUnsafeBufferPointer { pa in
                 b.withUnsafeBufferPointer { pb in
                     let pa = pa.baseAddress!, pb = pb.baseAddress!
-                    if width == outWidth, height == outHeight {
-                        for i in 0..<n { dst[i] = Float(pa[i] + pb[i]) }
-                        return
-                    }
                     inRowBands(width: width, height: height, channels: 1, outWidth: outWidth, outHeight: outHeight) { rows, ax, ay in
                         for y in rows {
                             let r0 = ay.i0[y] * width, r1 = ay.i1[y] * width, fy = ay.f[y]
                             for x in 0..<outWidth {
-                                let x0 = ax.i0[x], x1 = ax.i1[x], fx = ax.f[x]
-                                func sample(_ p: UnsafePointer<Double>) -> Double {
-                                    let top = p[r0 + x0] * (1 - fx) + p[r0 + x1] * fx
-                                    let bot = p[r1 + x0] * (1 - fx) + p[r1 + x1] * fx
-                                    return top * (1 - fy) + bot * fy
-                                }
-                                dst[y * outWidth + x] = Float(sample(pa) + sample(pb))
+                                let i = r0 + ax.i0[x], j = r0 + ax.i1[x], k = r1 + ax.i0[x], l = r1 + ax.i1[x], fx = ax.f[x]
+                                dst[y * outWidth + x] = Float(mix(pa[i], pa[j], pa[k], pa[l], fx: fx, fy: fy)
+                                                              + mix(pb[i], pb[j], pb[k], pb[l], fx: fx, fy: fy))
                             }
                         }
                     }
                 }
             }
-            count = n
         }
     }
 

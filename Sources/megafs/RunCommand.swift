@@ -93,12 +93,12 @@ struct Run: ParsableCommand {
         for i in 0..<`repeat` {
             // Let go of the previous outputs first: the session then reuses their buffers (a
             // fresh one per run would time its page faults, 134 MB for a 1024 px conv).
-            let previous = result.profile
-            result = (outputs: [:], profile: previous)
+            result.outputs = [:]
             let t0 = DispatchTime.now().uptimeNanoseconds
             let r = try session.run(feeds, profile: profile && i == `repeat` - 1)
             latencies.append(Self.ms(since: t0))
-            result = (outputs: r.outputs, profile: r.profile ?? previous)
+            result.outputs = r.outputs
+            if r.profile != nil { result.profile = r.profile }
         }
 
         if let outputDir { try writeOutputs(result.outputs, session: session, to: outputDir) }
