@@ -93,6 +93,75 @@ private func maxAbsDifference(_ a: Tensor, _ b: Tensor) -> Float {
         #expect(maxAbsDifference(expected, actual) < 1e-5)
     }
 
+    /// One Conv (weights w, bias b) on x of `size`, with `attributes`.
+    func convGraph(cin: Int, cout: Int, kernel: Int, size: (Int, Int), batch: Dim = .fixed(2),
+                   attributes: [String: Attribute], seed: UInt64) -> Graph {
+        var rng = SeededRandom(seed: seed)
+        return Graph(
+            name: "conv",
+            inputs: [ValueInfo(name: "x", type: TensorType(dtype: .float32, shape: [batch, .fixed(cin), .fixed(size.0), .fixed(size.1)]))],
+            outputs: [ValueInfo(name: "y", type: TensorType(dtype: .float32, shape: nil))],
+            initializers: [
+                "w": Tensor(rng.floats(cout * cin * kernel * kernel), shape: [cout, cin, kernel, kernel]),
+                "b": Tensor(rng.floats(cout), shape: [cout]),
+            ],
+            nodes: [Node(name: "conv", opType: "Conv", inputs: ["x", "w", "b"], outputs: ["y"], attributes: attributes)])
+    }
+
+    @Test(arguments: [
+        // The encoder's last mapping convs: 3x3 stride 2 pad 1 on 2x2 -> 1x1 keeps the bottom-right 2x2.
+        (3, (2, 2), ["strides": Attribute.ints([2, 2]), "pads": .ints([1, 1, 1, 1])], [2, 2], [0, 0, 1, 1]),
+        // One input row: only the middle kernel row meets it.
+        (3, (1, 5), ["pads": .ints([1, 1, 1, 1])], [1, 3], [0, 1, 0, 1]),
+        // Dilation 2 on 2x2 with pad 2: only the centre tap reads pixels.
+        (3, (2, 2), ["dilations": .ints([2, 2]), "pads": .ints([2, 2, 2, 2])], [1, 1], [0, 0, 0, 0]),
+        // Uneven pads, 5x5 on 3x3 input, stride 3 -> 1x1: taps 1..3 of 5 in rows, 2..4 in columns.
+        (5, (3, 3), ["strides": .ints([3, 3]), "pads": .ints([1, 2, 3, 0])], [3, 3], [0, 0, 2, 0]),
+    ] as [(Int, (Int, Int), [String: Attribute], [Int], [Int])])
+    func convTapsThatOnlyMeetPaddingAreCropped(kernel: Int, size: (Int, Int), attributes: [String: Attribute],
+                                                 croppedKernel: [Int], croppedPads: [Int]) throws {
+        let original = convGraph(cin: 3, cout: 4, kernel: kernel, size: size, attributes: attributes, seed: 11)
+        var graph = original
+        let report = try PassPipeline.converter.run(&graph)
+        #expect(report.first { $0.0 == "conv-tap-cropping" }?.1 == 1)
+        let conv = try #require(graph.nodes.first)
+        let weight = try #require(graph.initializers[conv.inputs[1]])
+        #expect(Array(weight.shape[2...]) == croppedKernel)
+        #expect(conv.attributes["pads"]?.isIdentical(to: .ints(croppedPads)) == true)
+        #expect(graph.initializers["w"] == nil, "the uncropped weight should be gone")
+        var rng = SeededRandom(seed: 5)
+        let x = Tensor(rng.floats(2 * 3 * size.0 * size.1), shape: [2, 3, size.0, size.1])
+        let expected = try #require(try ReferenceEvaluator.run(original, inputs: ["x": x])["y"])
+        let actual = try #require(try ReferenceEvaluator.run(graph, inputs: ["x": x])["y"])
+        #expect(actual.shape == expected.shape)
+        #expect(maxAbsDifference(expected, actual) < 1e-5)
+    }
+
+    @Test func convsWhoseTapsAllReadPixelsOrWhoseSizeIsUnknownAreKept() throws {
+        // 3x3 pad 1 on 4x4: every tap reads some pixel.
+        var full = convGraph(cin: 2, cout: 2, kernel: 3, size: (4, 4), attributes: ["pads": .ints([1, 1, 1, 1])], seed: 3)
+        #expect(try PassPipeline.converter.run(&full).first { $0.0 == "conv-tap-cropping" }?.1 == 0)
+        #expect(full.initializers["w"]?.shape == [2, 2, 3, 3])
+        // A weight shared with a second conv on a larger input stays for that one.
+        var shared = convGraph(cin: 2, cout: 2, kernel: 3, size: (2, 2),
+                               attributes: ["strides": .ints([2, 2]), "pads": .ints([1, 1, 1, 1])], seed: 4)
+        shared.inputs.append(ValueInfo(name: "x2", type: TensorType(dtype: .float32, dims: [1, 2, 6, 6])))
+        shared.outputs.append(ValueInfo(name: "y2", type: TensorType(dtype: .float32, shape: nil)))
+        shared.nodes.append(Node(name: "conv2", opType: "Conv", inputs: ["x2", "w", "b"], outputs: ["y2"],
+                                 attributes: ["pads": .ints([1, 1, 1, 1])]))
+        #expect(try PassPipeline.converter.run(&shared).first { $0.0 == "conv-tap-cropping" }?.1 == 1)
+        #expect(shared.initializers["w"]?.shape == [2, 2, 3, 3])
+        #expect(shared.nodes[1].inputs[1] == "w")
+        // auto_pad SAME is left alone (its pads depend on the sizes).
+        var same = convGraph(cin: 1, cout: 1, kernel: 3, size: (1, 1), attributes: ["auto_pad": .string("SAME_UPPER")], seed: 6)
+        #expect(try PassPipeline.converter.run(&same).first { $0.0 == "conv-tap-cropping" }?.1 == 0)
+        // A symbolic height: the taps a row meets are unknown.
+        var symbolic = convGraph(cin: 2, cout: 2, kernel: 3, size: (2, 2),
+                                 attributes: ["strides": .ints([2, 2]), "pads": .ints([1, 1, 1, 1])], seed: 8)
+        symbolic.inputs[0].type = TensorType(dtype: .float32, shape: [.fixed(1), .fixed(2), .symbolic("H"), .fixed(2)])
+        #expect(try PassPipeline.converter.run(&symbolic).first { $0.0 == "conv-tap-cropping" }?.1 == 0)
+    }
+
     @Test func batchNormWithSharedConvOutputIsLeftAlone() throws {
         var graph = Graph(
             inputs: [ValueInfo(name: "x", type: TensorType(dtype: .float32, dims: [1, 1, 3, 3]))],

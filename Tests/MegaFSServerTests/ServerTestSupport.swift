@@ -22,11 +22,16 @@ let repoRoot: String = {
 let fixtureModels: Result<String, any Error> = Result {
     let dir = NSTemporaryDirectory() + "megafs-server-models-\(UUID().uuidString)"
     try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+    fixtureModelsFolder = dir
+    atexit { if let dir = fixtureModelsFolder { try? FileManager.default.removeItem(atPath: dir) } }
     for name in ["encoder", "swapper-ftm", "generator"] {
         _ = try Converter.convert(onnxPath: "\(repoRoot)/fixtures/\(name)/model.onnx", outputPath: "\(dir)/\(name).mfs")
     }
     return dir
 }
+
+/// Removed when the test process exits (each run used to leave its 2 MB behind in /tmp).
+nonisolated(unsafe) private var fixtureModelsFolder: String?
 
 /// Networks loaded once per test process (loading is the slow part of starting a server).
 nonisolated(unsafe) let fixtureNetworks: Result<[String: any SwapNetworks], any Error> = Result {

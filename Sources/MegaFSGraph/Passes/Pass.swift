@@ -13,7 +13,8 @@ public struct PassPipeline {
     public init(_ passes: [any GraphPass]) { self.passes = passes }
 
     /// The converter's default: fold constants and shape arithmetic, fold BatchNormalization
-    /// into the producing Conv/Gemm, drop identities and dead nodes, then infer every type.
+    /// into the producing Conv/Gemm, drop identities and dead nodes, infer every type, then crop
+    /// conv kernels whose edge taps only meet padding (that needs the inferred sizes).
     public static var converter: PassPipeline {
         PassPipeline([
             ConstantFolding(),
@@ -21,6 +22,7 @@ public struct PassPipeline {
             BatchNormFolding(),
             DeadNodeElimination(),
             ShapeInference(),
+            ConvTapCropping(),
         ])
     }
 
