@@ -9,6 +9,8 @@ public struct ConversionOptions: Sendable {
     public var compressionLevel: Int
     public var threads: Int
     public var shuffle: ShufflePolicy
+    /// False: weights stored uncompressed, for the runtime to map (see `WriteOptions.compress`).
+    public var compress: Bool
     /// Run the converter's graph passes (folding, BN folding, dead nodes, shape inference).
     public var optimize: Bool
     /// Quantize weights to int8 (per output channel, symmetric) when set.
@@ -18,11 +20,12 @@ public struct ConversionOptions: Sendable {
     public var driftBudget: DriftBudget?
 
     public init(compressionLevel: Int = 1, threads: Int = ProcessInfo.processInfo.activeProcessorCount,
-                shuffle: ShufflePolicy = .auto, optimize: Bool = true,
+                shuffle: ShufflePolicy = .auto, compress: Bool = true, optimize: Bool = true,
                 quantization: QuantizationOptions? = nil, driftBudget: DriftBudget? = nil) {
         self.compressionLevel = compressionLevel
         self.threads = threads
         self.shuffle = shuffle
+        self.compress = compress
         self.optimize = optimize
         self.quantization = quantization
         self.driftBudget = driftBudget
@@ -113,7 +116,7 @@ public enum Converter {
         }
 
         let writeOptions = WriteOptions(
-            compressionLevel: options.compressionLevel, threads: options.threads, shuffle: options.shuffle,
+            compressionLevel: options.compressionLevel, threads: options.threads, shuffle: options.shuffle, compress: options.compress,
             quantization: records,
             progress: { fraction in progress?(.writing(fraction: fraction)); return true })
         let summary = try ModelFileWriter.write(graph, to: outputPath, options: writeOptions)

@@ -27,6 +27,9 @@ public struct WriteOptions: Sendable {
     /// Frames compressed in parallel.
     public var threads: Int
     public var shuffle: ShufflePolicy
+    /// False: every frame is stored as it is (codec 0, no filter), so that readers map the
+    /// weights from the file instead of decoding them (a larger file, a much faster load).
+    public var compress: Bool
     /// Raw bytes per frame: a multiple of 64 between 4 KiB and `ModelFileLimits.maxFrameRawBytes`.
     public var frameSize: Int
     /// Quantization records of tensors, by initializer name (`.none` for any other).
@@ -36,9 +39,10 @@ public struct WriteOptions: Sendable {
     public var progress: (@Sendable (Double) -> Bool)?
 
     public init(compressionLevel: Int = 1, threads: Int = ProcessInfo.processInfo.activeProcessorCount,
-                shuffle: ShufflePolicy = .auto, frameSize: Int = ModelFileFormat.defaultFrameSize,
+                shuffle: ShufflePolicy = .auto, compress: Bool = true, frameSize: Int = ModelFileFormat.defaultFrameSize,
                 quantization: [String: TensorQuantization] = [:], progress: (@Sendable (Double) -> Bool)? = nil) {
         self.compressionLevel = compressionLevel
+        self.compress = compress
         self.threads = threads
         self.shuffle = shuffle
         self.frameSize = frameSize
@@ -110,7 +114,7 @@ public enum ModelFileWriter {
         var batchStart = 0
         while batchStart < plan.frames.count {
             let batch = Array(plan.frames[batchStart..<min(batchStart + batchSize, plan.frames.count)])
-            let results = try workers.compress(batch, graph: plan, shuffle: options.shuffle)
+            let results = try workers.compress(batch, graph: plan, shuffle: options.shuffle, compress: options.compress)
             for (frame, result) in zip(batch, results) {
                 position = alignUp(position)
                 try file.write(result.stored, at: position)
@@ -354,7 +358,7 @@ final class WorkerPool: @unchecked Sendable {
         workers = (0..<count).map { _ in Worker(level: level, frameSize: frameSize) }
     }
 
-    func compress(_ frames: [Plan.Frame], graph plan: Plan, shuffle: ShufflePolicy) throws -> [CompressedFrame] {
+    func compress(_ frames: [Plan.Frame], graph plan: Plan, shuffle: ShufflePolicy, compress: Bool = true) throws -> [CompressedFrame] {
         let results = Mutex<[CompressedFrame?]>(Array(repeating: nil, count: frames.count))
         let next = Atomic<Int>(0)
         let failure = Mutex<ModelFileError?>(nil)
@@ -365,7 +369,7 @@ final class WorkerPool: @unchecked Sendable {
                 let i = next.wrappingAdd(1, ordering: .relaxed).oldValue
                 if i >= frames.count || failure.withLock({ $0 != nil }) { return }
                 do {
-                    let r = try Self.compress(frames[i], plan: plan, shuffle: shuffle, worker: worker)
+                    let r = try Self.compress(frames[i], plan: plan, shuffle: shuffle, compress: compress, worker: worker)
                     results.withLock { $0[i] = r }
                 } catch let e as ModelFileError {
                     failure.withLock { $0 = $0 ?? e }
@@ -381,7 +385,8 @@ final class WorkerPool: @unchecked Sendable {
     /// Frames up to this raw size are compressed both ways under `ShufflePolicy.auto`.
     static let autoTrialLimit = 1 << 20
 
-    static func compress(_ frame: Plan.Frame, plan: Plan, shuffle: ShufflePolicy, worker: Worker) throws -> CompressedFrame {
+    static func compress(_ frame: Plan.Frame, plan: Plan, shuffle: ShufflePolicy, compress: Bool = true,
+                         worker: Worker) throws -> CompressedFrame {
         guard let compressor = worker.compressor else {
             throw ModelFileError.invalidInput("cannot create a zstd compression context")
         }
@@ -394,6 +399,10 @@ final class WorkerPool: @unchecked Sendable {
         }
         let rawRO = UnsafeRawBufferPointer(raw)
         let rawChecksum = XXH64.hash(rawRO)
+        if !compress {
+            return CompressedFrame(stored: Array(rawRO), rawChecksum: rawChecksum, storedChecksum: rawChecksum,
+                                   codec: .stored, filter: .none, elementSize: 1)
+        }
         let es = frame.elementSize
         let tryShuffled: Bool, tryPlain: Bool
         switch shuffle {

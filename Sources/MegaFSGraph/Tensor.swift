@@ -18,9 +18,11 @@ public final class TensorSlab: @unchecked Sendable {
     static let hugePage = 2 << 20
     static let page = 4096
     public let byteCount: Int
-    let base: UnsafeMutableRawPointer
+    public let base: UnsafeMutableRawPointer
     private let mapping: UnsafeMutableRawPointer
     private let mappedBytes: Int
+    /// True for a range of a file (`init(file:offset:byteCount:)`).
+    public let isFileBacked: Bool
 
     /// Nil when the mapping fails (the caller then allocates tensor by tensor).
     public init?(byteCount: Int) {
@@ -34,15 +36,35 @@ public final class TensorSlab: @unchecked Sendable {
         let aligned = (Int(bitPattern: m) + Self.hugePage - 1) / Self.hugePage * Self.hugePage
         base = UnsafeMutableRawPointer(bitPattern: aligned)!
         self.byteCount = bytes
+        isFileBacked = false
         // Advice only: without THP the pages stay 4 kB and everything else holds.
         if Self.asksForHugePages {
             _ = madvise(base, (bytes + Self.hugePage - 1) / Self.hugePage * Self.hugePage, Int32(MADV_HUGEPAGE))
         }
     }
 
+    /// Bytes [offset, offset + byteCount) of an open file (`offset` a multiple of 64), mapped
+    /// copy-on-write: weights stored uncompressed are read from the page cache as they are, with
+    /// no copy and no fresh pages to clear, and processes mapping one file share its pages. Nil
+    /// when the mapping fails (the caller then reads the bytes).
+    public init?(file descriptor: Int32, offset: Int, byteCount: Int) {
+        guard offset >= 0, offset % TensorStorage.alignment == 0, byteCount > 0 else { return nil }
+        let pageStart = offset / Self.page * Self.page
+        let mapped = offset - pageStart + byteCount
+        guard let m = mmap(nil, mapped, PROT_READ | PROT_WRITE, MAP_PRIVATE, descriptor, off_t(pageStart)), m != MAP_FAILED else {
+            return nil
+        }
+        mapping = m
+        mappedBytes = mapped
+        base = m + (offset - pageStart)
+        self.byteCount = byteCount
+        isFileBacked = true
+    }
+
     deinit { munmap(mapping, mappedBytes) }
 
-    /// Returns the whole pages inside [pointer, pointer + count) to the system (they read as zeros).
+    /// Returns the whole pages inside [pointer, pointer + count) to the system (they read as
+    /// zeros, or for a file's range as the file's bytes again).
     func release(_ pointer: UnsafeMutableRawPointer, count: Int) {
         let start = (Int(bitPattern: pointer) + Self.page - 1) / Self.page * Self.page
         let end = (Int(bitPattern: pointer) + count) / Self.page * Self.page
@@ -138,6 +160,9 @@ public final class TensorStorage: @unchecked Sendable {
     }
 
     public var bytes: UnsafeRawBufferPointer { UnsafeRawBufferPointer(start: pointer, count: byteCount) }
+
+    /// True when the bytes are mapped from the model file rather than held in memory of their own.
+    public var isFileBacked: Bool { slab?.isFileBacked ?? false }
     public var mutableBytes: UnsafeMutableRawBufferPointer {
         UnsafeMutableRawBufferPointer(start: pointer, count: byteCount)
     }

@@ -34,7 +34,9 @@ struct Run: ParsableCommand {
             all of them); MEGAFS_CONV3X3_PATH=ref|avx2|avx512 forces the code path of our own \
             kernels; MEGAFS_GEMV=openblas runs one-row linears (the FTM swapper's) with \
             OpenBLAS's sgemv instead of our streaming GEMV; MEGAFS_HUGE_PAGES=off loads the \
-            weights without asking for transparent huge pages; MEGAFS_POOL_SPIN_US=N sets how \
+            weights without asking for transparent huge pages; MEGAFS_MAP_WEIGHTS=off reads the \
+            weights of a file converted with --uncompressed instead of mapping them; \
+            MEGAFS_POOL_SPIN_US=N sets how \
             long idle worker threads poll for the next parallel loop before they sleep \
             (default 200, 0 = sleep at once).
             """)

@@ -71,6 +71,23 @@ private func tinyGraph() -> Graph {
         #expect(err < 1e-5)
     }
 
+    @Test func uncompressedConversionIsMappedAndKeepsTheMath() throws {
+        let dir = try temporaryDirectory()
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let onnx = dir + "/tiny.onnx", packed = dir + "/packed.mfs", plain = dir + "/plain.mfs"
+        try ONNXWriter().write(tinyGraph(), to: onnx)
+        try Converter.convert(onnxPath: onnx, outputPath: packed)
+        try Converter.convert(onnxPath: onnx, outputPath: plain, options: ConversionOptions(compress: false))
+        let summary = try ModelFileReader.inspect(plain)
+        #expect(summary.frameCount > 0 && summary.storedFrames == summary.frameCount)
+        let a = try ModelFileReader.read(packed), b = try ModelFileReader.read(plain)
+        #expect(Set(a.initializers.keys) == Set(b.initializers.keys))
+        for (name, t) in b.initializers {
+            #expect(t.isIdentical(to: a.initializers[name]!), "\(name)")
+            #expect(t.byteCount == 0 || t.storage.isFileBacked, "\(name) should be mapped")
+        }
+    }
+
     @Test func failedConversionLeavesNoFile() throws {
         let dir = try temporaryDirectory()
         defer { try? FileManager.default.removeItem(atPath: dir) }

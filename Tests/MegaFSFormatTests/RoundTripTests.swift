@@ -77,6 +77,61 @@ import Testing
         for f in reader.frames where f.filter == .byteShuffle { #expect([2, 4, 8].contains(f.elementSize)) }
     }
 
+    @Test func uncompressedWeightsAreMappedFromTheFile() throws {
+        let dir = try TempDir()
+        defer { dir.cleanup() }
+        let graph = makeTestGraph()
+        let path = dir.file("u.mfs")
+        var options = smallFrames()
+        options.compress = false
+        let summary = try ModelFileWriter.write(graph, to: path, options: options)
+        #expect(summary.storedFrames == summary.frames && summary.compressedBytes == summary.frameRawBytes)
+        let mapped = try ModelFileReader.read(path)
+        #expect(difference(graph, mapped) == nil, "\(difference(graph, mapped) ?? "")")
+        for (name, t) in mapped.initializers where t.byteCount > 0 {
+            #expect(t.storage.isFileBacked, "\(name) should be mapped")
+        }
+        let copied = try ModelFileReader.read(path, options: ReadOptions(mapWeights: false))
+        #expect(difference(graph, copied) == nil)
+        #expect(copied.initializers.values.allSatisfy { !$0.storage.isFileBacked })
+        // An 80 kB float32 matrix (which a compressed file puts in the huge-page slab) is mapped too.
+        let large = makeTestGraph(bigElements: 20_000)
+        try ModelFileWriter.write(large, to: dir.file("l.mfs"), options: options)
+        let largeBack = try ModelFileReader.read(dir.file("l.mfs"))
+        #expect(difference(large, largeBack) == nil)
+        #expect(largeBack.initializers["conv.weight"]?.storage.isFileBacked == true)
+        // Replacing the file (the writer renames a new one into place) leaves the mapped tensors as they were.
+        var other = makeTestGraph(bigElements: 5000)
+        other.name = "other"
+        try ModelFileWriter.write(other, to: path, options: options)
+        #expect(difference(graph, mapped) == nil)
+        #expect(difference(other, try ModelFileReader.read(path)) == nil)
+    }
+
+    @Test func aDamagedByteOfAMappedFrameFailsTheLoad() throws {
+        let dir = try TempDir()
+        defer { dir.cleanup() }
+        let path = dir.file("u.mfs")
+        var options = smallFrames()
+        options.compress = false
+        try ModelFileWriter.write(makeTestGraph(), to: path, options: options)
+        let reader = try ModelFileReader(path: path)
+        let weight = try #require(reader.tensors.first { $0.name == "conv.weight" })
+        let frame = reader.frames[weight.firstFrame]
+        let at = Int(frame.fileOffset + (weight.dataOffset - frame.rawOffset)) + 100
+        var bytes = try readBytes(path)
+        bytes[at] ^= 0x10
+        try writeBytes(bytes, to: path)
+        for map in [true, false] {
+            #expect(throws: ModelFileError.self, "mapWeights \(map)") {
+                do { _ = try ModelFileReader.read(path, options: ReadOptions(mapWeights: map)) } catch let e as ModelFileError {
+                    #expect(isChecksum(e), "\(e)")
+                    throw e
+                }
+            }
+        }
+    }
+
     @Test func summaryWithoutDecompressing() throws {
         let dir = try TempDir()
         defer { dir.cleanup() }

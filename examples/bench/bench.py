@@ -203,7 +203,8 @@ class Artifacts:
         src = self.ensure_onnx(stem)
         if src is None:
             return None
-        if p.exists() and not self.reconvert and p.stat().st_mtime >= src.stat().st_mtime:
+        # converted again whenever the binary is newer than the file (its passes may have changed)
+        if p.exists() and not self.reconvert and p.stat().st_mtime >= max(src.stat().st_mtime, os.path.getmtime(self.megafs)):
             return p
         self._timed(f"convert {stem}", [self.megafs, "convert", str(src), "-o", str(p), "--threads", str(THREADS), "-q"])
         return p if p.exists() else None
