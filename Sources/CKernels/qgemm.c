@@ -83,6 +83,19 @@ static inline int32_t qg_group_bytes(const int8_t *row, int g, int K) {
 void mfs_qgemm_pack_a_panels(int path, int M, int K, const int8_t *A, int lda, void *packed, int32_t *row_sums,
                              int panel0, int panel1) {
     int mr = mfs_qgemm_mr(path), KG = qg_kgroups(K);
+#ifdef QG_X86
+    /* Full 8-row panels of the 4-byte-group layout in AVX2 (the same bytes); the rest below. */
+    if (path != MFS_QGEMM_AVX2 && mr == 8 && mfs_qgemm_path_available(MFS_QGEMM_AVX2)) {
+        int full = M / 8 < panel1 ? M / 8 : panel1;
+        for (int i = panel0; i < full; i++) {
+            int32_t sums[8];
+            qg_pack_a_panel8_avx2(A + (size_t)i * 8 * lda, lda, K, (int32_t *)packed + (size_t)i * KG * 8, sums);
+            if (row_sums) memcpy(row_sums + (size_t)i * 8, sums, sizeof sums);
+        }
+        if (full > panel0) panel0 = full;
+        if (panel0 >= panel1) return;
+    }
+#endif
     if (row_sums) {
         for (int m = panel0 * mr; m < M && m < panel1 * mr; m++) {
             int32_t s = 0;

@@ -16,6 +16,59 @@
 #endif
 #define T_AVX2 __attribute__((target("avx2,fma")))
 
+/* One full 8-row panel in the 4-byte-group layout (the reference and VNNI paths' A): rows'
+ * 32-byte runs transposed as 8x8 words, 8 k groups per step; the groups left over and the
+ * last partial one in scalar code. Row sums of the int8 values into sums[8]. */
+T_AVX2 void qg_pack_a_panel8_avx2(const int8_t *A, int lda, int K, int32_t *dst, int32_t *sums) {
+    const int KG = qg_kgroups(K), steps = (K / 4) / 8;
+    const __m256i flip = _mm256_set1_epi8((char)0x80), zero = _mm256_setzero_si256();
+    __m256i acc[8];
+    for (int r = 0; r < 8; r++) acc[r] = zero;
+    for (int s = 0; s < steps; s++) {
+        const int g = s * 8;
+        __m256i v[8];
+        for (int r = 0; r < 8; r++) {
+            v[r] = _mm256_loadu_si256((const __m256i *)(A + (size_t)r * lda + (size_t)g * 4));
+            /* sum of (x + 128) over 8-byte runs */
+            acc[r] = _mm256_add_epi64(acc[r], _mm256_sad_epu8(_mm256_xor_si256(v[r], flip), zero));
+        }
+        __m256i t0 = _mm256_unpacklo_epi32(v[0], v[1]), t1 = _mm256_unpackhi_epi32(v[0], v[1]);
+        __m256i t2 = _mm256_unpacklo_epi32(v[2], v[3]), t3 = _mm256_unpackhi_epi32(v[2], v[3]);
+        __m256i t4 = _mm256_unpacklo_epi32(v[4], v[5]), t5 = _mm256_unpackhi_epi32(v[4], v[5]);
+        __m256i t6 = _mm256_unpacklo_epi32(v[6], v[7]), t7 = _mm256_unpackhi_epi32(v[6], v[7]);
+        /* u[j] holds group j (low lane) and j + 4 (high lane) of rows 0-3, u[j + 4] of rows 4-7 */
+        __m256i u[8];
+        u[0] = _mm256_unpacklo_epi64(t0, t2); u[1] = _mm256_unpackhi_epi64(t0, t2);
+        u[2] = _mm256_unpacklo_epi64(t1, t3); u[3] = _mm256_unpackhi_epi64(t1, t3);
+        u[4] = _mm256_unpacklo_epi64(t4, t6); u[5] = _mm256_unpackhi_epi64(t4, t6);
+        u[6] = _mm256_unpacklo_epi64(t5, t7); u[7] = _mm256_unpackhi_epi64(t5, t7);
+        __m256i *out = (__m256i *)(dst + (size_t)g * 8);
+        for (int j = 0; j < 4; j++) {
+            _mm256_storeu_si256(out + j, _mm256_permute2x128_si256(u[j], u[j + 4], 0x20));
+            _mm256_storeu_si256(out + j + 4, _mm256_permute2x128_si256(u[j], u[j + 4], 0x31));
+        }
+    }
+    const int done = steps * 8;
+    for (int r = 0; r < 8; r++) {
+        const int8_t *row = A + (size_t)r * lda;
+        long long biased = _mm256_extract_epi64(acc[r], 0) + _mm256_extract_epi64(acc[r], 1)
+                         + _mm256_extract_epi64(acc[r], 2) + _mm256_extract_epi64(acc[r], 3);
+        int32_t sum = (int32_t)(biased - 128LL * done * 4);
+        for (int k = done * 4; k < K; k++) sum += row[k];
+        sums[r] = sum;
+        for (int g = done; g < KG; g++) {
+            int32_t w = 0;
+            if (g * 4 + 4 <= K) memcpy(&w, row + g * 4, 4);
+            else {
+                int8_t b4[4] = {0, 0, 0, 0};
+                for (int j = 0; g * 4 + j < K; j++) b4[j] = row[g * 4 + j];
+                memcpy(&w, b4, 4);
+            }
+            dst[(size_t)g * 8 + r] = w;
+        }
+    }
+}
+
 void qg_pack_a_int16(int M, int K, const int8_t *A, int lda, int mr, int16_t *packed, int panel0, int panel1) {
     int KG = qg_kgroups(K);
     for (int i = panel0; i < panel1; i++) {

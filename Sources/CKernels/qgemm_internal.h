@@ -45,6 +45,7 @@ void qg_pack_a_int16(int M, int K, const int8_t *A, int lda, int mr, int16_t *pa
 void qg_quantize_pack_b_avx2(int K, int N, const float *X, int ldx, float inv_scale, int mode,
                              uint8_t *packed, int n0, int n1);
 float qg_absmax_avx2(const float *x, size_t n);
+void qg_pack_a_panel8_avx2(const int8_t *A, int lda, int K, int32_t *dst, int32_t *sums);
 #endif
 void qg_quantize_pack_b_ref(int K, int N, const float *X, int ldx, float inv_scale, int mode,
                             uint8_t *packed, int n0, int n1);

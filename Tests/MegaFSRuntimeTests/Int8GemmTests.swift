@@ -32,6 +32,40 @@ import COpenBLAS
         }
     }
 
+    /// The reference and VNNI paths' weight layout, written out: panel i, k group g, row r holds
+    /// the four bytes k = 4g..4g+3 of row 8i + r (zeros past K and past the last row). Full
+    /// panels are packed by AVX2 code where the CPU has it, the rest by the scalar loop.
+    @Test func fourByteGroupLayoutHoldsTheRowsBytes() {
+        var seed: UInt64 = 0xfeed
+        for path in Self.paths where path != .avx2 {
+            for (m, k) in [(8, 32), (16, 64), (17, 37), (9, 300), (24, 1027), (3, 40)] {
+                let a = (0..<(m * k)).map { _ -> Int8 in
+                    seed = seed &* 6364136223846793005 &+ 1442695040888963407
+                    return Int8(truncatingIfNeeded: seed >> 40)
+                }
+                let w = PackedInt8Weights(int8: a, m: m, k: k, path: path)
+                let groups = (k + 3) / 4, panels = (m + 7) / 8
+                #expect(w.byteCount == panels * groups * 8 * 4)
+                let bytes = UnsafeRawBufferPointer(start: w.packed, count: w.byteCount)
+                var mismatches = 0
+                for i in 0..<panels {
+                    for g in 0..<groups {
+                        for r in 0..<8 {
+                            for j in 0..<4 {
+                                let row = 8 * i + r, col = 4 * g + j
+                                let expected = row < m && col < k ? UInt8(bitPattern: a[row * k + col]) : 0
+                                if bytes[((i * groups + g) * 8 + r) * 4 + j] != expected { mismatches += 1 }
+                            }
+                        }
+                    }
+                }
+                #expect(mismatches == 0, "\(path) \(m)x\(k)")
+                let sums = (0..<m).map { r in (0..<k).reduce(Int32(0)) { $0 + Int32(a[r * k + $1]) } }
+                #expect(w.rowSums == sums, "\(path) \(m)x\(k)")
+            }
+        }
+    }
+
     struct Problem {
         let m: Int, n: Int, k: Int
         let a: [Int8]   // [m, k]
