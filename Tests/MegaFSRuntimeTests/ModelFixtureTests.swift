@@ -122,3 +122,33 @@ func generatorGetsTheStyleGANFusions(_ name: String) throws {
     let fn = Dictionary(uniqueKeysWithValues: f.fusions.map { ($0.name, $0.count) })
     #expect((fn["gemm+relu"] ?? 0) > 0 && (fn["leaky_relu(alpha=1) removed"] ?? 0) > 0, "\(f.fusions)")
 }
+
+/// The swappers' independent one-row products run in groups (nodes ordered by depth): the same
+/// bits as one product per step, and the FTM's products in a handful of steps.
+@Test(arguments: ["swapper-ftm", "swapper-injection"])
+func swapperGemvGroupsGiveTheSameBits(_ name: String) throws {
+    let m = try #require(ModelFixtures.models.first { $0.name == name })
+    let graph = try ModelFixtures.converted(m)
+    var feeds: [String: Tensor] = [:]
+    for input in m.inputs { feeds[input.name] = try NPY.read(path: "\(Paths.fixtures)/\(input.file)") }
+    var outputs: [Bool: [String: Tensor]] = [:]
+    var steps: [Bool: [(node: Node, kernel: RuntimeKernel, overFirstInput: Bool)]] = [:]
+    for grouped in [true, false] {
+        var options = SessionOptions(threads: 2)
+        options.groupsGemvs = grouped
+        let session = try InferenceSession(graph: graph, options: options)
+        outputs[grouped] = try session.run(feeds)
+        steps[grouped] = session.lastPlanSteps
+    }
+    for output in m.outputs {
+        let a = try #require(outputs[true]?[output.name]), b = try #require(outputs[false]?[output.name])
+        #expect(a.isIdentical(to: b), "\(name) \(output.name): grouped and single products differ")
+    }
+    let groups = steps[true]!.filter { $0.kernel is GemvGroupKernel }
+    let singles = steps[false]!.filter { ($0.kernel as? GemmKernel)?.streamsOwnGemv == true }
+    #expect(!groups.isEmpty && steps[false]!.allSatisfy { !($0.kernel is GemvGroupKernel) }, "\(name)")
+    let members = groups.reduce(0) { $0 + ($1.kernel as! GemvGroupKernel).members.count }
+    let leftAlone = steps[true]!.filter { ($0.kernel as? GemmKernel)?.streamsOwnGemv == true }.count
+    #expect(members + leftAlone == singles.count, "\(name): every product runs once")
+    if name == "swapper-ftm" { #expect(groups.count <= 6 && leftAlone == 0, "\(name): \(groups.count) groups, \(leftAlone) alone") }
+}

@@ -48,6 +48,63 @@ private func gemvReference(_ w: [Float], ldw: Int, _ x: [Float], k: Int, rows: I
     }
 }
 
+/// A group of independent products (float32 and int8 weights, row counts off the 4-row blocks,
+/// activations) gives each row the bits of its own product, on 1-3 threads.
+@Test func streamedGemvGroupGivesEachProductsBits() {
+    var rng = Rng(5103)
+    let path = Conv3x3Path.best.rawValue
+    let shapes: [(rows: Int, k: Int)] = [(256, 1024), (7, 100), (513, 256), (64, 777), (1, 5), (300, 256), (33, 64)]
+    var ws: [[Float]] = [], w8s: [[Int8]] = [], scales: [[Float]] = [], xs: [[Float]] = [], starts: [[Float]] = []
+    for s in shapes {
+        ws.append((0..<(s.rows * s.k)).map { _ in rng.float() })
+        w8s.append((0..<(s.rows * s.k)).map { _ in Int8(truncatingIfNeeded: Int(rng.float() * 127)) })
+        scales.append((0..<s.rows).map { _ in abs(rng.float()) / 64 + 0.001 })
+        xs.append((0..<s.k).map { _ in rng.float() })
+        starts.append((0..<s.rows).map { _ in rng.float() })
+    }
+    func epilogue(_ i: Int) -> mfs_gemv_epilogue {
+        mfs_gemv_epilogue(activation: Int32([MFS_ACT_NONE, MFS_ACT_RELU, MFS_ACT_SIGMOID, MFS_ACT_TANH][i % 4]), slope: 0,
+                          gain: i % 3 == 0 ? 1 : 1.5, next_weight: nil, next_weight_bytes: 0)
+    }
+    // Each product alone.
+    var single: [[Float]] = []
+    for (i, s) in shapes.enumerated() {
+        var y = starts[i], e = epilogue(i)
+        let beta: Float = i % 2 == 0 ? 1 : 0
+        if i % 3 == 1 {
+            mfs_sgemv_rows_i8(path, w8s[i], s.k, scales[i], 1, xs[i], Int32(s.k), Int32(s.rows), 1, beta, &y, 2, &e)
+        } else {
+            mfs_sgemv_rows(path, ws[i], s.k, xs[i], Int32(s.k), Int32(s.rows), 0.75, beta, &y, 2, &e)
+        }
+        single.append(y)
+    }
+    for threads in [1, 2, 3] {
+        let outs = shapes.indices.map { UnsafeMutablePointer<Float>.allocate(capacity: shapes[$0].rows) }
+        defer { outs.forEach { $0.deallocate() } }
+        for i in shapes.indices { outs[i].initialize(from: starts[i], count: shapes[i].rows) }
+        var items: [mfs_gemv_item] = []
+        var keep: [Any] = []
+        for (i, s) in shapes.enumerated() {
+            let w = UnsafeMutablePointer<Float>.allocate(capacity: ws[i].count); w.initialize(from: ws[i], count: ws[i].count)
+            let w8 = UnsafeMutablePointer<Int8>.allocate(capacity: w8s[i].count); w8.initialize(from: w8s[i], count: w8s[i].count)
+            let sc = UnsafeMutablePointer<Float>.allocate(capacity: scales[i].count); sc.initialize(from: scales[i], count: scales[i].count)
+            let x = UnsafeMutablePointer<Float>.allocate(capacity: xs[i].count); x.initialize(from: xs[i], count: xs[i].count)
+            keep.append(contentsOf: [w, w8, sc, x] as [Any])
+            let int8 = i % 3 == 1
+            items.append(mfs_gemv_item(w: int8 ? nil : UnsafePointer(w), w8: int8 ? UnsafePointer(w8) : nil, scale: UnsafePointer(sc),
+                                       per_row_scale: 1, ldw: s.k, x: UnsafePointer(x), k: Int32(s.k), rows: Int32(s.rows),
+                                       alpha: int8 ? 1 : 0.75, beta: i % 2 == 0 ? 1 : 0, y: outs[i], epilogue: epilogue(i)))
+        }
+        items.withUnsafeBufferPointer { mfs_sgemv_group(path, $0.baseAddress, Int32($0.count), Int32(threads)) }
+        for (i, s) in shapes.enumerated() {
+            let same = (0..<s.rows).allSatisfy { outs[i][$0].bitPattern == single[i][$0].bitPattern }
+            #expect(same, "product \(i) (\(s.rows)x\(s.k)) on \(threads) threads")
+        }
+        for case let p as UnsafeMutablePointer<Float> in keep { p.deallocate() }
+        for case let p as UnsafeMutablePointer<Int8> in keep { p.deallocate() }
+    }
+}
+
 /// Four callers at once: one holds the pool, the others compute on their own threads; all right.
 @Test func streamedGemvCallersRacingForThePoolAllGetTheirProduct() {
     var rng = Rng(5102)

@@ -34,4 +34,24 @@ void mfs_sgemv_rows(int path, const float *w, size_t ldw, const float *x, int k,
 void mfs_sgemv_rows_i8(int path, const int8_t *w, size_t ldw, const float *scale, int per_row_scale, const float *x,
                        int k, int rows, float alpha, float beta, float *y, int threads,
                        const mfs_gemv_epilogue *epilogue);
+
+/* One product of a group: as the arguments of mfs_sgemv_rows (w8, scale and per_row_scale as
+ * those of mfs_sgemv_rows_i8 when w8 is set; w is then not read). */
+typedef struct {
+    const float *w;
+    const int8_t *w8;
+    const float *scale;
+    int per_row_scale;
+    size_t ldw;
+    const float *x;
+    int k, rows;
+    float alpha, beta;
+    float *y;
+    mfs_gemv_epilogue epilogue;
+} mfs_gemv_item;
+
+/* Independent products (none reads another's y) in one parallel loop: the parts split the
+ * weights' bytes evenly across product boundaries, so many small products cost one handoff
+ * instead of one each. Each row gets the bits mfs_sgemv_rows(_i8) gives it. */
+void mfs_sgemv_group(int path, const mfs_gemv_item *items, int count, int threads);
 #endif

@@ -22,6 +22,8 @@ final class GemmKernel: RuntimeKernel {
     /// streamed GEMV reads directly: a quarter of the bytes, and no dequantization per run.
     let int8Weight: QuantizedConstant?
     var skipsFloatWeight: Int? { int8Weight == nil ? nil : b }
+    /// The int8 weight's scales at a fixed address, for a group's item (`groupItem`).
+    private let int8Scales: UnsafeMutableBufferPointer<Float>?
     static let ownGemv: Bool = getenv("MEGAFS_GEMV").map { String(cString: $0) != "openblas" } ?? true
     /// Whether the streamed GEMV (float32 or int8 weight) runs this product, activation included.
     var streamsOwnGemv: Bool { m == 1 && (int8Weight != nil || streamsRows) }
@@ -43,6 +45,11 @@ final class GemmKernel: RuntimeKernel {
          alpha: Float, beta: Float, activation: Activation, gain: Float) {
         self.a = a.slot; self.b = b.slot; self.c = c?.slot; self.y = y.slot
         int8Weight = Self.int8RowWeight(a: a, b: b, transA: transA, transB: transB)
+        int8Scales = int8Weight.map { q in
+            let buffer = UnsafeMutableBufferPointer<Float>.allocate(capacity: max(1, q.scales.count))
+            _ = buffer.initialize(from: q.scales)
+            return buffer
+        }
         self.transA = transA; self.transB = transB; self.alpha = alpha; self.beta = beta
         let m = transA ? a.shape[1] : a.shape[0]
         let n = transB ? b.shape[0] : b.shape[1]
@@ -55,6 +62,8 @@ final class GemmKernel: RuntimeKernel {
         gemvEpilogue = mfs_gemv_epilogue(activation: code, slope: slope, gain: gain, next_weight: nil, next_weight_bytes: 0)
     }
 
+    deinit { int8Scales?.deallocate() }
+
     /// The quantized weight of a one-row product the streamed GEMV can take as int8.
     static func int8RowWeight(a: ValueDesc, b: ValueDesc, transA: Bool, transB: Bool) -> QuantizedConstant? {
         guard ownGemv, transB, let q = b.quantized, b.shape.count == 2, q.values.shape == b.shape,
@@ -63,10 +72,9 @@ final class GemmKernel: RuntimeKernel {
         return q
     }
 
-    func run(_ ctx: KernelContext) throws {
-        let pa = UnsafePointer(ctx.f32(a)), py = ctx.f32(y)
-        // Not read (nor written: its DequantizeLinear is dropped) when the GEMV takes the int8 weight.
-        let pb = UnsafePointer(ctx.f32(b))
+    /// Y = beta * C broadcast, when there is a C: returns the beta the product then accumulates with.
+    func prefillBias(_ ctx: KernelContext) -> Float {
+        let py = ctx.f32(y)
         var betaRun: Float = 0
         if let c, let layout = cLayout, beta != 0 {
             let pc = UnsafePointer(ctx.f32(c))
@@ -81,6 +89,29 @@ final class GemmKernel: RuntimeKernel {
             }
             betaRun = 1
         }
+        return betaRun
+    }
+
+    /// This product as one item of a streamed-GEMV group (`streamsOwnGemv`), C already in Y.
+    func groupItem(_ ctx: KernelContext, beta betaRun: Float) -> mfs_gemv_item {
+        let (code, slope) = activation.kernelCode
+        let e = mfs_gemv_epilogue(activation: code, slope: slope, gain: gain, next_weight: nil, next_weight_bytes: 0)
+        if let q = int8Weight {
+            return mfs_gemv_item(w: nil, w8: UnsafePointer(q.values.storage.pointer.assumingMemoryBound(to: Int8.self)),
+                                 scale: UnsafePointer(int8Scales!.baseAddress!), per_row_scale: q.axis == nil ? 0 : 1, ldw: k,
+                                 x: UnsafePointer(ctx.f32(a)), k: Int32(k), rows: Int32(n), alpha: alpha, beta: betaRun,
+                                 y: ctx.f32(y), epilogue: e)
+        }
+        return mfs_gemv_item(w: UnsafePointer(ctx.f32(b)), w8: nil, scale: nil, per_row_scale: 0, ldw: k,
+                             x: UnsafePointer(ctx.f32(a)), k: Int32(k), rows: Int32(n), alpha: alpha, beta: betaRun,
+                             y: ctx.f32(y), epilogue: e)
+    }
+
+    func run(_ ctx: KernelContext) throws {
+        let pa = UnsafePointer(ctx.f32(a)), py = ctx.f32(y)
+        // Not read (nor written: its DequantizeLinear is dropped) when the GEMV takes the int8 weight.
+        let pb = UnsafePointer(ctx.f32(b))
+        let betaRun = prefillBias(ctx)
         if streamsOwnGemv {
             // y[n] = alpha * op(B)^T a, activation applied by each part to its rows.
             var epilogue = gemvEpilogue
@@ -120,6 +151,32 @@ final class GemmKernel: RuntimeKernel {
                 case .tanh: for i in 0..<r.count { p[i] = tanhf(p[i]) * gain }
                 }
             }
+        }
+    }
+}
+
+/// Independent one-row products run as one parallel loop (`mfs_sgemv_group`): the FTM's
+/// 14 latents go through their rounds side by side, so each of its six levels of products is
+/// one handoff between threads instead of 56. Each output gets the bits its own GEMV gives.
+public final class GemvGroupKernel: RuntimeKernel {
+    let members: [GemmKernel]
+    var kernelName: String { members.contains { $0.int8Weight != nil } ? "gemv(group)+int8" : "gemv(group)" }
+    var flops: Double { members.reduce(0) { $0 + $1.flops } }
+
+    init(members: [GemmKernel]) {
+        precondition(members.allSatisfy(\.streamsOwnGemv))
+        self.members = members
+    }
+
+    /// Whether `MEGAFS_GEMV_GROUPS=off` keeps every product a step of its own.
+    public static let enabled: Bool = getenv("MEGAFS_GEMV_GROUPS").map { let v = String(cString: $0); return v != "off" && v != "0" } ?? true
+
+    func run(_ ctx: KernelContext) throws {
+        var items: [mfs_gemv_item] = []
+        items.reserveCapacity(members.count)
+        for m in members { items.append(m.groupItem(ctx, beta: m.prefillBias(ctx))) }
+        items.withUnsafeBufferPointer {
+            mfs_sgemv_group(Conv3x3Path.best.rawValue, $0.baseAddress, Int32($0.count), Int32(ctx.threads.threads))
         }
     }
 }

@@ -34,6 +34,9 @@ public struct SessionOptions: Sendable {
     /// An arena to share with other sessions that never need to run at the same time (see
     /// `SharedArena`); nil: the session has its own.
     public var sharedArena: SharedArena?
+    /// Run independent one-row products side by side as one step (`GemvGroupKernel`, with the
+    /// swappers' nodes ordered by depth); default: on unless `MEGAFS_GEMV_GROUPS` is `off`.
+    public var groupsGemvs = GemvGroupKernel.enabled
 
     public init(threads: Int? = nil, enableFusion: Bool = true, fastKernels: Bool = true,
                 gemm: any GemmBackend = OpenBLASGemm(), int8Activations: Bool = false, convAlgorithm: ConvAlgorithm? = nil) {

@@ -57,7 +57,7 @@ enum Planner {
 
     /// The graph with concrete input types, shape computations folded, fused (when asked) and
     /// every value's type inferred.
-    static func specialize(_ base: Graph, inputs: [Tensor], fusion: Bool) throws -> Graph {
+    static func specialize(_ base: Graph, inputs: [Tensor], fusion: Bool, groupsGemvs: Bool = false) throws -> Graph {
         var g = base
         for (i, t) in inputs.enumerated() { g.inputs[i].type = t.type }
         g.valueTypes = [:]
@@ -74,7 +74,35 @@ enum Planner {
             }
         }
         scheduleConstantNodesLate(&g)
+        if groupsGemvs && scheduleByLevel(&g) { scheduleConstantNodesLate(&g) }
         return g
+    }
+
+    /// In a graph of one-row products only (the swappers: no convolution, at least 8 Gemm
+    /// nodes), orders the nodes by their depth from the inputs (stable), so that independent
+    /// products sit next to each other and the planner can run them as one group
+    /// (`GemvGroupKernel`): the FTM's 14 latents then go through their rounds side by side.
+    /// Returns whether it reordered. (Its values are a few kB each, so having more of them
+    /// alive at once costs nothing worth counting.)
+    @discardableResult
+    static func scheduleByLevel(_ g: inout Graph) -> Bool {
+        let convs: Set<String> = ["Conv", "FusedConv", "ConvTranspose"]
+        guard !g.nodes.contains(where: { convs.contains($0.opType) }),
+              g.nodes.filter({ $0.opType == "Gemm" || $0.opType == "FusedGemm" }).count >= 8 else { return false }
+        var depthOf: [String: Int] = [:]
+        var depths: [Int] = []
+        depths.reserveCapacity(g.nodes.count)
+        for node in g.nodes {
+            // Nodes that read only constants (int8 weights' DequantizeLinear) do not count as a level.
+            let d = node.inputs.filter { !$0.isEmpty }.map { depthOf[$0] ?? -1 }.max() ?? -1
+            let depth = node.inputs.allSatisfy({ $0.isEmpty || g.initializers[$0] != nil }) ? d : d + 1
+            depths.append(depth)
+            for o in node.outputs where !o.isEmpty { depthOf[o] = depth }
+        }
+        let order = g.nodes.indices.sorted { depths[$0] != depths[$1] ? depths[$0] < depths[$1] : $0 < $1 }
+        guard order != Array(g.nodes.indices) else { return false }
+        g.nodes = order.map { g.nodes[$0] }
+        return true
     }
 
     /// Moves every node that reads only initializers (the DequantizeLinear of an int8 weight)
@@ -113,7 +141,7 @@ enum Planner {
     /// for later plans.
     static func plan(base: inout Graph, inputs: [Tensor], options: SessionOptions, held: HeldWeights? = nil) throws -> ExecutionPlan {
         let fusion = options.enableFusion && options.fastKernels
-        var g = try specialize(base, inputs: inputs, fusion: fusion)
+        var g = try specialize(base, inputs: inputs, fusion: fusion, groupsGemvs: options.groupsGemvs && fusion)
         var reads: [String: Int] = [:]
         for node in g.nodes { for name in node.inputs where !name.isEmpty { reads[name, default: 0] += 1 } }
         for o in g.outputs { reads[o.name, default: 0] += 1 }
@@ -179,6 +207,7 @@ enum Planner {
         }
 
         var steps: [(node: Node, kernel: RuntimeKernel, outputs: [Int], scratchRoot: Int?)] = []
+        var nodeIndexOf: [ObjectIdentifier: Int] = [:]
         var quantizedValues: [String: QuantizedConstant] = [:]
         // Per dequantized value: its DequantizeLinear's step and int8 weight.
         var dequantizedFrom: [String: (step: Int, int8: String)] = [:]
@@ -290,6 +319,7 @@ enum Planner {
                 scratchRoot = roots.count - 1
             }
             steps.append((node, kernel, outSlots, scratchRoot))
+            nodeIndexOf[ObjectIdentifier(kernel)] = i
         }
 
         // A DequantizeLinear whose every reader uses the int8 weight directly (dynamic int8
@@ -321,6 +351,42 @@ enum Planner {
                         + "(SessionOptions.keepsOriginalWeights keeps it)")
                 }
             }
+        }
+
+        // Runs of independent streamed GEMVs become one step each (GemvGroupKernel). A member's
+        // outputs are then written from the run's first node on and its inputs read until the
+        // run's last node: their lifetimes are widened so that no arena placement overlaps them.
+        if options.groupsGemvs {
+            var grouped: [(node: Node, kernel: RuntimeKernel, outputs: [Int], scratchRoot: Int?)] = []
+            var run: [Int] = []
+            var produced = Set<Int>()
+            func streams(_ step: (node: Node, kernel: RuntimeKernel, outputs: [Int], scratchRoot: Int?)) -> Bool {
+                (step.kernel as? GemmKernel)?.streamsOwnGemv == true && step.scratchRoot == nil
+            }
+            func flush() {
+                defer { run = []; produced = [] }
+                guard run.count >= 2 else { for i in run { grouped.append(steps[i]) }; return }
+                let first = nodeIndexOf[ObjectIdentifier(steps[run[0]].kernel)]!
+                let last = nodeIndexOf[ObjectIdentifier(steps[run[run.count - 1]].kernel)]!
+                for i in run {
+                    for slot in steps[i].outputs { roots[rootOf[slot]].first = min(roots[rootOf[slot]].first, first) }
+                    for name in steps[i].node.inputs where !name.isEmpty { lastUse[name] = max(lastUse[name] ?? last, last) }
+                }
+                grouped.append((steps[run[0]].node, GemvGroupKernel(members: run.map { steps[$0].kernel as! GemmKernel }),
+                                run.flatMap { steps[$0].outputs }, nil))
+            }
+            for (i, step) in steps.enumerated() {
+                let readsRun = step.node.inputs.contains { name in slotOf[name].map { produced.contains($0) } ?? false }
+                if !streams(step) || readsRun { flush() }
+                if streams(step) {
+                    run.append(i)
+                    produced.formUnion(step.outputs)
+                } else {
+                    grouped.append(step)
+                }
+            }
+            flush()
+            steps = grouped
         }
 
         // Each streamed GEMV prefetches the start of the next one's weight as it finishes.
