@@ -48,13 +48,13 @@ import MegaFSONNX
 
     /// Converted like `megafs convert` (import, converter passes, write); 16 KiB frames so the
     /// file has several frames and the padding between them.
-    static func original() throws -> Original {
+    static func original(compressed: Bool = true) throws -> Original {
         try FileManager.default.createDirectory(atPath: workDir, withIntermediateDirectories: true)
         let m = try #require(ModelFixtures.models.first { $0.name == "swapper-injection" })
         var graph = try ONNXImporter().importModel(atPath: "\(Paths.fixtures)/\(m.path)")
         try PassPipeline.converter.run(&graph)
         let path = "\(workDir)/original.mfs"
-        _ = try ModelFileWriter.write(graph, to: path, options: WriteOptions(threads: 1, frameSize: 16384))
+        _ = try ModelFileWriter.write(graph, to: path, options: WriteOptions(threads: 1, compress: compressed, frameSize: 16384))
         let bytes = Array(try Data(contentsOf: URL(fileURLWithPath: path)))
         var feeds: [String: Tensor] = [:]
         for input in m.inputs { feeds[input.name] = try NPY.read(path: "\(Paths.fixtures)/\(input.file)") }
@@ -146,9 +146,13 @@ import MegaFSONNX
         case untyped
     }
 
-    @Test func bitFlipSweep() throws {
+    /// Also over the file written uncompressed (`--uncompressed`), whose tensors the reader maps
+    /// and whose frames it checks in place: every 1021st byte of its (larger) frames.
+    @Test(arguments: [true, false])
+    func bitFlipSweep(compressed: Bool) throws {
         let start = DispatchTime.now().uptimeNanoseconds
-        let original = try Self.original()
+        let original = try Self.original(compressed: compressed)
+        let frameStride = compressed ? Self.frameStride : 1021
         let path = "\(Self.workDir)/flipped.mfs"
         defer { try? FileManager.default.removeItem(atPath: Self.workDir) }
 
@@ -157,7 +161,7 @@ import MegaFSONNX
         var cases: [(offset: Int, bit: Int)] = []
         for r in original.regions {
             let stride = r.range.upperBound <= original.headerAndTableEnd ? 1 : !r.checksummed ? Self.paddingStride
-                : r.isFrame ? Self.frameStride : Self.sectionStride
+                : r.isFrame ? frameStride : Self.sectionStride
             for offset in r.range where (offset - r.range.lowerBound) % stride == 0 {
                 if offset < original.headerAndTableEnd {
                     for bit in 0..<8 { cases.append((offset, bit)) }
@@ -201,7 +205,7 @@ import MegaFSONNX
         let total = Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9
         print("Sweep: time by region: " + seconds.sorted { $0.key < $1.key }.map { "\($0.key) \(String(format: "%.1f", $0.value)) s" }
             .joined(separator: ", "))
-        print("Sweep: \(cases.count) flips (strides: sections \(Self.sectionStride), frames \(Self.frameStride), padding \(Self.paddingStride)) in \(String(format: "%.1f", total)) s: "
+        print("Sweep: \(cases.count) flips (strides: sections \(Self.sectionStride), frames \(frameStride), padding \(Self.paddingStride)) in \(String(format: "%.1f", total)) s: "
               + counts.sorted { $0.key < $1.key }.map { "\($0.key) \($0.value)" }.joined(separator: ", "))
         print("Sweep: accepted flips at \(Self.ranges(accepted)) (all alignment padding: no offset, length or checksum covers them)")
 
@@ -216,9 +220,10 @@ import MegaFSONNX
                 && counts["refused: unsupportedVersion"] ?? 0 > 0)
     }
 
-    @Test func truncationSweep() throws {
+    @Test(arguments: [true, false])
+    func truncationSweep(compressed: Bool) throws {
         let start = DispatchTime.now().uptimeNanoseconds
-        let original = try Self.original()
+        let original = try Self.original(compressed: compressed)
         let path = "\(Self.workDir)/truncated.mfs"
         defer { try? FileManager.default.removeItem(atPath: Self.workDir) }
         let n = original.bytes.count
