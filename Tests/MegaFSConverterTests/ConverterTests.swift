@@ -76,8 +76,8 @@ private func tinyGraph() -> Graph {
         defer { try? FileManager.default.removeItem(atPath: dir) }
         let onnx = dir + "/tiny.onnx", packed = dir + "/packed.mfs", plain = dir + "/plain.mfs"
         try ONNXWriter().write(tinyGraph(), to: onnx)
-        try Converter.convert(onnxPath: onnx, outputPath: packed)
-        try Converter.convert(onnxPath: onnx, outputPath: plain, options: ConversionOptions(compress: false))
+        _ = try Converter.convert(onnxPath: onnx, outputPath: packed)
+        _ = try Converter.convert(onnxPath: onnx, outputPath: plain, options: ConversionOptions(compress: false))
         let summary = try ModelFileReader.inspect(plain)
         #expect(summary.frameCount > 0 && summary.storedFrames == summary.frameCount)
         let a = try ModelFileReader.read(packed), b = try ModelFileReader.read(plain)
