@@ -172,7 +172,7 @@ static void run_group_part(void *context, long part) {
 void mfs_sgemv_group(int path, const mfs_gemv_item *items, int count, int threads) {
     if (count <= 0) return;
     size_t stack[65];
-    size_t *start = count < 64 ? stack : (size_t *)malloc(sizeof(size_t) * (size_t)(count + 1));
+    size_t *start = count <= 64 ? stack : (size_t *)malloc(sizeof(size_t) * (size_t)(count + 1));
     if (!start) {  /* no memory for the offsets: one product after another */
         for (int i = 0; i < count; i++) { gemv_job j = item_job(path, &items[i]); run_job(j, threads); }
         return;

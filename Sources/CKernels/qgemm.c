@@ -70,15 +70,6 @@ void mfs_qgemm_pack_a(int path, int M, int K, const int8_t *A, int lda, void *pa
     mfs_qgemm_pack_a_panels(path, M, K, A, lda, packed, row_sums, 0, (M + mr - 1) / mr);
 }
 
-/* Row m's four bytes of k group g (zeros past K). */
-static inline int32_t qg_group_bytes(const int8_t *row, int g, int K) {
-    int32_t v = 0;
-    if (g * 4 + 4 <= K) { memcpy(&v, row + g * 4, 4); return v; }
-    int8_t b[4] = {0, 0, 0, 0};
-    for (int j = 0; g * 4 + j < K; j++) b[j] = row[g * 4 + j];
-    memcpy(&v, b, 4);
-    return v;
-}
 
 void mfs_qgemm_pack_a_panels(int path, int M, int K, const int8_t *A, int lda, void *packed, int32_t *row_sums,
                              int panel0, int panel1) {

@@ -56,16 +56,7 @@ T_AVX2 void qg_pack_a_panel8_avx2(const int8_t *A, int lda, int K, int32_t *dst,
         int32_t sum = (int32_t)(biased - 128LL * done * 4);
         for (int k = done * 4; k < K; k++) sum += row[k];
         sums[r] = sum;
-        for (int g = done; g < KG; g++) {
-            int32_t w = 0;
-            if (g * 4 + 4 <= K) memcpy(&w, row + g * 4, 4);
-            else {
-                int8_t b4[4] = {0, 0, 0, 0};
-                for (int j = 0; g * 4 + j < K; j++) b4[j] = row[g * 4 + j];
-                memcpy(&w, b4, 4);
-            }
-            dst[(size_t)g * 8 + r] = w;
-        }
+        for (int g = done; g < KG; g++) dst[(size_t)g * 8 + r] = qg_group_bytes(row, g, K);
     }
 }
 

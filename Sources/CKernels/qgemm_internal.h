@@ -11,6 +11,16 @@
 
 static inline int qg_kgroups(int K) { return (K + 3) / 4; }
 
+/* Row m's four bytes of k group g (zeros past K). */
+static inline int32_t qg_group_bytes(const int8_t *row, int g, int K) {
+    int32_t v = 0;
+    if (g * 4 + 4 <= K) { memcpy(&v, row + g * 4, 4); return v; }
+    int8_t b[4] = {0, 0, 0, 0};
+    for (int j = 0; g * 4 + j < K; j++) b[j] = row[g * 4 + j];
+    memcpy(&v, b, 4);
+    return v;
+}
+
 /* Where and how a finished tile goes. */
 typedef struct {
     int f32;                 /* 0: int32 C, 1: dequantized float y */

@@ -395,9 +395,11 @@ def run_ours_chain(art: Artifacts, engine, files, runs, out_dir):
         res = {"load_ms": s["seconds"] * 1e3 - sum(ms), "first_run_ms": ms[0],
                "latency_ms": {"min": lat[0], "median": lat[len(lat) // 2], "max": lat[-1]},
                "peak_rss_mb": rss, "wall_s": wall}
-        rc, out, err, rss1, wall1, _ = spawn([art.megafs, "swap", "--source", str(src), "--target", str(tgt),
-                                              "--target-mask", str(lab), "--models", str(mdl), "-o", str(tmp / "one.png"),
-                                              "--threads", str(THREADS), "--json", "-q"] + OURS_FLAGS.get(engine, []))
+        def single_swap(models, image):
+            return spawn([art.megafs, "swap", "--source", str(src), "--target", str(tgt), "--target-mask", str(lab),
+                          "--models", str(models), "-o", str(tmp / image), "--threads", str(THREADS), "--json", "-q"]
+                         + OURS_FLAGS.get(engine, []))
+        rc, out, err, rss1, wall1, _ = single_swap(mdl, "one.png")
         if rc == 0:
             one = last_json(out)
             res["start_to_first_output_ms"] = wall1 * 1e3
@@ -410,9 +412,7 @@ def run_ours_chain(art: Artifacts, engine, files, runs, out_dir):
             mdl2.mkdir()
             for f, name in zip(mapped, ("encoder.mfs", "swapper-ftm.mfs", "generator.mfs")):
                 os.symlink(f, mdl2 / name)
-            rc, out, err, rss2, wall2, _ = spawn([art.megafs, "swap", "--source", str(src), "--target", str(tgt),
-                                                  "--target-mask", str(lab), "--models", str(mdl2), "-o", str(tmp / "two.png"),
-                                                  "--threads", str(THREADS), "--json", "-q"] + OURS_FLAGS.get(engine, []))
+            rc, out, err, rss2, wall2, _ = single_swap(mdl2, "two.png")
             if rc == 0:
                 res["start_to_first_output_mapped_ms"] = wall2 * 1e3
                 res["single_swap_mapped"] = {"load_ms": last_json(out)["loadMilliseconds"], "peak_rss_mb": rss2}

@@ -96,20 +96,13 @@ public struct BatchNormFolding: GraphPass {
         }
         let newBias = (0..<channels).map { oldBias[$0] * factor[$0] + shift[$0] }
         let base = node.outputs.first ?? node.name
-        let weightName = uniqueName("\(base).bn_folded_weight", in: graph)
+        let weightName = graph.uniqueInitializerName("\(base).bn_folded_weight")
         graph.initializers[weightName] = Tensor(w, shape: weight.shape)
-        let biasName = uniqueName("\(base).bn_folded_bias", in: graph)
+        let biasName = graph.uniqueInitializerName("\(base).bn_folded_bias")
         graph.initializers[biasName] = Tensor(newBias, shape: [channels])
         var out = node
         out.inputs[1] = weightName
         if out.inputs.count > 2 { out.inputs[2] = biasName } else { out.inputs.append(biasName) }
         return out
-    }
-
-    private func uniqueName(_ base: String, in graph: Graph) -> String {
-        var name = base
-        var n = 1
-        while graph.initializers[name] != nil || graph.valueTypes[name] != nil { n += 1; name = "\(base)_\(n)" }
-        return name
     }
 }

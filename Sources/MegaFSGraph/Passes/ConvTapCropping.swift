@@ -39,7 +39,7 @@ public struct ConvTapCropping: GraphPass {
                     }
                 }
             }
-            let weightName = Self.uniqueName("\(node.inputs[1]).cropped", in: graph)
+            let weightName = graph.uniqueInitializerName("\(node.inputs[1]).cropped")
             graph.initializers[weightName] = Tensor(values, shape: [cout, cinG, nh, nw])
             var rewritten = node
             rewritten.inputs[1] = weightName
@@ -78,12 +78,5 @@ public struct ConvTapCropping: GraphPass {
         let span = input + newBegin + newEnd - ((high - low) * dilation + 1)
         guard span >= 0, span / stride + 1 == out else { return nil }
         return (low..<(high + 1), newBegin, newEnd)
-    }
-
-    private static func uniqueName(_ base: String, in graph: Graph) -> String {
-        var name = base
-        var n = 1
-        while graph.initializers[name] != nil || graph.valueTypes[name] != nil { n += 1; name = "\(base)_\(n)" }
-        return name
     }
 }

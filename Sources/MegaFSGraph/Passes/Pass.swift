@@ -39,6 +39,14 @@ public struct PassPipeline {
 }
 
 extension Graph {
+    /// `base`, or `base_2`, `base_3`... : the first name no initializer or value has yet.
+    func uniqueInitializerName(_ base: String) -> String {
+        var name = base
+        var n = 1
+        while initializers[name] != nil || valueTypes[name] != nil { n += 1; name = "\(base)_\(n)" }
+        return name
+    }
+
     /// Number of nodes reading each value (graph outputs count as readers).
     func consumerCounts() -> [String: Int] {
         var counts: [String: Int] = [:]

@@ -94,17 +94,12 @@ final class GemmKernel: RuntimeKernel {
 
     /// This product as one item of a streamed-GEMV group (`streamsOwnGemv`), C already in Y.
     func groupItem(_ ctx: KernelContext, beta betaRun: Float) -> mfs_gemv_item {
-        let (code, slope) = activation.kernelCode
-        let e = mfs_gemv_epilogue(activation: code, slope: slope, gain: gain, next_weight: nil, next_weight_bytes: 0)
-        if let q = int8Weight {
-            return mfs_gemv_item(w: nil, w8: UnsafePointer(q.values.storage.pointer.assumingMemoryBound(to: Int8.self)),
-                                 scale: UnsafePointer(int8Scales!.baseAddress!), per_row_scale: q.axis == nil ? 0 : 1, ldw: k,
-                                 x: UnsafePointer(ctx.f32(a)), k: Int32(k), rows: Int32(n), alpha: alpha, beta: betaRun,
-                                 y: ctx.f32(y), epilogue: e)
-        }
-        return mfs_gemv_item(w: UnsafePointer(ctx.f32(b)), w8: nil, scale: nil, per_row_scale: 0, ldw: k,
-                             x: UnsafePointer(ctx.f32(a)), k: Int32(k), rows: Int32(n), alpha: alpha, beta: betaRun,
-                             y: ctx.f32(y), epilogue: e)
+        let q = int8Weight
+        return mfs_gemv_item(w: q == nil ? UnsafePointer(ctx.f32(b)) : nil,
+                             w8: q.map { UnsafePointer($0.values.storage.pointer.assumingMemoryBound(to: Int8.self)) },
+                             scale: int8Scales.map { UnsafePointer($0.baseAddress!) }, per_row_scale: q?.axis == nil ? 0 : 1,
+                             ldw: k, x: UnsafePointer(ctx.f32(a)), k: Int32(k), rows: Int32(n), alpha: alpha, beta: betaRun,
+                             y: ctx.f32(y), epilogue: gemvEpilogue)
     }
 
     func run(_ ctx: KernelContext) throws {
@@ -158,7 +153,7 @@ final class GemmKernel: RuntimeKernel {
 /// Independent one-row products run as one parallel loop (`mfs_sgemv_group`): the FTM's
 /// 14 latents go through their rounds side by side, so each of its six levels of products is
 /// one handoff between threads instead of 56. Each output gets the bits its own GEMV gives.
-public final class GemvGroupKernel: RuntimeKernel {
+final class GemvGroupKernel: RuntimeKernel {
     let members: [GemmKernel]
     var kernelName: String { members.contains { $0.int8Weight != nil } ? "gemv(group)+int8" : "gemv(group)" }
     var flops: Double { members.reduce(0) { $0 + $1.flops } }
@@ -169,7 +164,7 @@ public final class GemvGroupKernel: RuntimeKernel {
     }
 
     /// Whether `MEGAFS_GEMV_GROUPS=off` keeps every product a step of its own.
-    public static let enabled: Bool = getenv("MEGAFS_GEMV_GROUPS").map { let v = String(cString: $0); return v != "off" && v != "0" } ?? true
+    static let enabled: Bool = getenv("MEGAFS_GEMV_GROUPS").map { let v = String(cString: $0); return v != "off" && v != "0" } ?? true
 
     func run(_ ctx: KernelContext) throws {
         var items: [mfs_gemv_item] = []

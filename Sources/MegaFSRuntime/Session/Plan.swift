@@ -206,7 +206,8 @@ enum Planner {
             return placeholder
         }
 
-        var steps: [(node: Node, kernel: RuntimeKernel, outputs: [Int], scratchRoot: Int?)] = []
+        typealias Step = (node: Node, kernel: RuntimeKernel, outputs: [Int], scratchRoot: Int?)
+        var steps: [Step] = []
         var nodeIndexOf: [ObjectIdentifier: Int] = [:]
         var quantizedValues: [String: QuantizedConstant] = [:]
         // Per dequantized value: its DequantizeLinear's step and int8 weight.
@@ -357,10 +358,10 @@ enum Planner {
         // outputs are then written from the run's first node on and its inputs read until the
         // run's last node: their lifetimes are widened so that no arena placement overlaps them.
         if options.groupsGemvs {
-            var grouped: [(node: Node, kernel: RuntimeKernel, outputs: [Int], scratchRoot: Int?)] = []
+            var grouped: [Step] = []
             var run: [Int] = []
             var produced = Set<Int>()
-            func streams(_ step: (node: Node, kernel: RuntimeKernel, outputs: [Int], scratchRoot: Int?)) -> Bool {
+            func streams(_ step: Step) -> Bool {
                 (step.kernel as? GemmKernel)?.streamsOwnGemv == true && step.scratchRoot == nil
             }
             func flush() {
