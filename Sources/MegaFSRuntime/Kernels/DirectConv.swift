@@ -121,6 +121,14 @@ struct DirectConvPlan {
     }
 }
 
+/// Where the rows of a conv's input are when it is not a whole [channels][h][w] tensor: a
+/// window of rows `firstRow...` per channel, `channelStride` floats apart (the upsampling
+/// tail's band of the transposed conv's output, `UpsamplingTailKernel`).
+struct BandSource {
+    let channelStride: Int
+    let firstRow: Int
+}
+
 /// Rows firstRow..<firstRow+rows of every channel of x ([channels][h][w]) into band
 /// [channels][rows][paddedWidth], at column 1, zeros around (rows outside the input are all
 /// zeros); channel c scaled by scale[c] when given (the style of a modulated conv).
@@ -128,13 +136,17 @@ struct DirectConvPlan {
 /// With `halo` ([channels][paddedWidth]): band row 0 is copied from halo[c] instead when
 /// firstRow > 0 (x no longer holds that row), and band row rows - 2 (the last row the band's
 /// output replaces, and the next band's first row) is then kept in halo[c].
+///
+/// With `source`, x holds only some rows of each plane (see `BandSource`); rows outside 0..<h
+/// are still the zero padding.
 func fillPaddedBand(x: UnsafePointer<Float>, channels: Int, h: Int, w: Int, firstRow: Int, rows: Int,
                     scale: UnsafePointer<Float>?, band: UnsafeMutablePointer<Float>, paddedWidth wp: Int,
-                    halo: UnsafeMutablePointer<Float>? = nil, threads: ThreadPartition) {
+                    halo: UnsafeMutablePointer<Float>? = nil, source: BandSource? = nil, threads: ThreadPartition) {
     let plane = rows * wp
+    let channelStride = source?.channelStride ?? h * w, rowBase = source?.firstRow ?? 0
     threads.forEach(channels, minPerThread: max(1, 8192 / plane)) { c in
         let s = scale?[c] ?? 1
-        let src = x + c * h * w
+        let src = x + c * channelStride - rowBase * w
         for j in 0..<rows {
             let dst = band + c * plane + j * wp
             let ih = firstRow + j

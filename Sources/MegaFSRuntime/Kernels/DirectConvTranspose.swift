@@ -48,50 +48,72 @@ struct DirectConvTransposePlan {
              blur: (geometry: UpFirDnGeometry, kernel: UnsafePointer<Float>, separable: SeparableFilter?)?,
              y: UnsafeMutablePointer<Float>, scratch: UnsafeMutablePointer<Float>, channels: Range<Int>,
              finish: (Int, Range<Int>) -> Void) {
-        let cin = g.cin, cout = g.cout
-        let packed = scratch
-        for co in channels {
-            let dst = packed + co * cin * 9
-            for ci in 0..<cin {
-                let s = scale?[ci] ?? 1, src = weight + (weightOutIn ? co * cin + ci : ci * cout + co) * 9, d = dst + ci * 9
-                for k in 0..<9 { d[k] = src[k] * s }
-            }
-        }
-        let co0 = Int32(channels.lowerBound), co1 = Int32(channels.upperBound)
+        pack(g: g, weight: weight, weightOutIn: weightOutIn, scale: scale, scratch: scratch, channels: channels)
         guard let blur else {
             let plane = g.oh * g.ow
             for c in channels {
                 (y + c * plane).initialize(repeating: 0, count: plane)
             }
-            mfs_convt3x3s2_rows(path.rawValue, x, Int32(cin), g.h * g.w, Int32(g.w), packed, cin * 9, co0, co1,
-                                0, Int32(g.h), y, plane, 0)
+            mfs_convt3x3s2_rows(path.rawValue, x, Int32(g.cin), g.h * g.w, Int32(g.w), scratch, g.cin * 9,
+                                Int32(channels.lowerBound), Int32(channels.upperBound), 0, Int32(g.h), y, plane, 0)
             for c in channels { finish(c, 0..<g.oh) }
             return
         }
-        let window = scratch + packedBytes / 4
-        let planeStride = windowRows * g.ow
-        let bg = blur.geometry, finalP = bg.oh * bg.ow
-        for c in channels {
-            (window + c * planeStride).initialize(repeating: 0, count: planeStride)
-        }
-        var slide = BlurWindow(conv: g, blur: bg)
+        clearWindow(g: g, scratch: scratch, channels: channels)
+        let finalP = blur.geometry.oh * blur.geometry.ow
+        var slide = BlurWindow(conv: g, blur: blur.geometry)
         var r0 = 0
         while r0 < g.h {
             let r1 = min(g.h, r0 + bandRows)
-            precondition(2 * r1 - slide.base < windowRows, "transposed conv row outside its window")
-            mfs_convt3x3s2_rows(path.rawValue, x, Int32(cin), g.h * g.w, Int32(g.w), packed, cin * 9, co0, co1,
-                                Int32(r0), Int32(r1), window, planeStride, Int32(slide.base))
             let step = slide.advance(afterInputRows: r1)
-            for c in channels {
-                let wp = window + c * planeStride
-                if !step.produce.isEmpty {
-                    upfirdnRows(UnsafePointer(wp - step.oldBase * g.ow), y + c * finalP, blur.kernel, bg, rows: step.produce,
-                                separable: blur.separable)
-                    finish(c, step.produce)
-                }
-                step.slide(wp, rows: windowRows, rowLength: g.ow)
-            }
+            blurredRows(g: g, x: x, inputRows: r0..<r1, step: step, blur: blur, out: y, outChannelStride: finalP,
+                        scratch: scratch, channels: channels, finish: finish)
             r0 = r1
+        }
+    }
+
+    /// The weights of output channels `channels` (input channel ci scaled by scale[ci]) into the
+    /// scratch's packed area, as `blurredRows` reads them.
+    func pack(g: ConvGeometry, weight: UnsafePointer<Float>, weightOutIn: Bool, scale: UnsafePointer<Float>?,
+              scratch: UnsafeMutablePointer<Float>, channels: Range<Int>) {
+        let cin = g.cin, cout = g.cout
+        for co in channels {
+            let dst = scratch + co * cin * 9
+            for ci in 0..<cin {
+                let s = scale?[ci] ?? 1, src = weight + (weightOutIn ? co * cin + ci : ci * cout + co) * 9, d = dst + ci * 9
+                for k in 0..<9 { d[k] = src[k] * s }
+            }
+        }
+    }
+
+    /// Zeroes the blur window of channels `channels`, before their first band.
+    func clearWindow(g: ConvGeometry, scratch: UnsafeMutablePointer<Float>, channels: Range<Int>) {
+        let window = scratch + packedBytes / 4, planeStride = windowRows * g.ow
+        for c in channels {
+            (window + c * planeStride).initialize(repeating: 0, count: planeStride)
+        }
+    }
+
+    /// One band of input rows (`step` is the window's advance past them, taken in band order):
+    /// the conv's rows into the window, the blurred rows `step.produce` of channel c to
+    /// out + c * outChannelStride + row * bow (then `finish`), and the window slid down.
+    func blurredRows(g: ConvGeometry, x: UnsafePointer<Float>, inputRows: Range<Int>, step: BlurWindow.Step,
+                     blur: (geometry: UpFirDnGeometry, kernel: UnsafePointer<Float>, separable: SeparableFilter?),
+                     out: UnsafeMutablePointer<Float>, outChannelStride: Int, scratch: UnsafeMutablePointer<Float>,
+                     channels: Range<Int>, finish: (Int, Range<Int>) -> Void) {
+        let window = scratch + packedBytes / 4, planeStride = windowRows * g.ow
+        precondition(2 * inputRows.upperBound - step.oldBase < windowRows, "transposed conv row outside its window")
+        mfs_convt3x3s2_rows(path.rawValue, x, Int32(g.cin), g.h * g.w, Int32(g.w), scratch, g.cin * 9,
+                            Int32(channels.lowerBound), Int32(channels.upperBound),
+                            Int32(inputRows.lowerBound), Int32(inputRows.upperBound), window, planeStride, Int32(step.oldBase))
+        for c in channels {
+            let wp = window + c * planeStride
+            if !step.produce.isEmpty {
+                upfirdnRows(UnsafePointer(wp - step.oldBase * g.ow), out + c * outChannelStride, blur.kernel, blur.geometry,
+                            rows: step.produce, separable: blur.separable)
+                finish(c, step.produce)
+            }
+            step.slide(wp, rows: windowRows, rowLength: g.ow)
         }
     }
 }

@@ -140,15 +140,19 @@ struct WinogradConvPlan {
 
     /// Output rows r0..<r0+rows of one sample, as `DirectConvPlan.run` (same `halo` contract);
     /// the weight transformed by `transformWeights` into the same scratch, or `weights` (U) when given.
+    /// With `source`, x is a window of the input's rows (see `BandSource`); with `band`, the rows
+    /// go to band.pointer (row r0 first), its channels band.channelStride floats apart, not into y.
     func run(g: ConvGeometry, x: UnsafePointer<Float>, scale: UnsafePointer<Float>?, y: UnsafeMutablePointer<Float>,
              r0: Int, rows: Int, scratch: UnsafeMutablePointer<Float>, weights: UnsafePointer<Float>? = nil, overInput: Bool,
+             source: BandSource? = nil, band out: (pointer: UnsafeMutablePointer<Float>, channelStride: Int)? = nil,
              threads: ThreadPartition) {
         let tb = (rows + tile - 1) / tile, tw = tilesWide, wp = paddedWidth
         let tiles = tb * tw, ld = Self.rowStride(tiles: tiles)
         let band = scratch, u = weights ?? UnsafePointer(scratch + weightOffset / 4)
         let v = scratch + inputOffset / 4, m = scratch + productOffset / 4
         fillPaddedBand(x: x, channels: g.cin, h: g.h, w: g.w, firstRow: r0 - 1, rows: tile * tb + 2, scale: scale,
-                       band: band, paddedWidth: wp, halo: overInput ? scratch + haloOffset / 4 : nil, threads: threads)
+                       band: band, paddedWidth: wp, halo: overInput ? scratch + haloOffset / 4 : nil, source: source,
+                       threads: threads)
         let cin = g.cin, cout = g.cout
         let inputTransform = tile == 4 ? mfs_winograd_f4_input : mfs_winograd_f2_input
         let outputTransform = tile == 4 ? mfs_winograd_f4_output : mfs_winograd_f2_output
@@ -168,7 +172,7 @@ struct WinogradConvPlan {
                 i += b1 - b0
             }
         }
-        let yBand = y + r0 * g.ow, P = g.oh * g.ow, ow = g.ow
+        let yBand = out?.pointer ?? y + r0 * g.ow, P = out?.channelStride ?? g.oh * g.ow, ow = g.ow
         threads.forRanges(cout, minPerThread: max(1, 4096 / tiles)) { r in
             outputTransform(m, ld, Int32(cout), Int32(r.lowerBound), Int32(r.upperBound), Int32(tb), Int32(tw), Int32(rows),
                             Int32(ow), yBand, P)

@@ -37,6 +37,10 @@ public struct SessionOptions: Sendable {
     /// Run independent one-row products side by side as one step (`GemvGroupKernel`, with the
     /// swappers' nodes ordered by depth); default: on unless `MEGAFS_GEMV_GROUPS` is `off`.
     public var groupsGemvs = GemvGroupKernel.enabled
+    /// Run StyleGAN2's last block (upsampling conv, 3x3 conv, ToRGB) as one step in bands of
+    /// rows (`UpsamplingTailKernel`: the 1024 generator's arena 206 -> about 100 MB); default:
+    /// on unless `MEGAFS_BANDED_TAIL` is `off`.
+    public var bandsUpsamplingTail = UpsamplingTailKernel.enabled
 
     public init(threads: Int? = nil, enableFusion: Bool = true, fastKernels: Bool = true,
                 gemm: any GemmBackend = OpenBLASGemm(), int8Activations: Bool = false, convAlgorithm: ConvAlgorithm? = nil) {

@@ -354,6 +354,53 @@ enum Planner {
             }
         }
 
+        // StyleGAN2's last block (upsampling conv, 3x3 conv, ToRGB) runs as one step in bands of
+        // rows (UpsamplingTailKernel) where the two intermediate values have no other reader:
+        // they then take no arena space. The step runs at the ToRGB's place; the inputs of the
+        // first two nodes stay alive until then.
+        var tails = 0
+        if options.bandsUpsamplingTail {
+            var readersOf: [Int: [Int]] = [:]
+            for (i, step) in steps.enumerated() {
+                for name in step.node.inputs where !name.isEmpty { if let slot = slotOf[name] { readersOf[slot, default: []].append(i) } }
+            }
+            func soleReader(_ step: Step) -> Int? {
+                guard step.outputs.count == 1, case .arena = values[step.outputs[0]].location,
+                      let r = readersOf[step.outputs[0]], r.count == 1 else { return nil }
+                return r[0]
+            }
+            var replaced: [Int: Step] = [:]
+            var dropped = Set<Int>()
+            for (ai, a) in steps.enumerated() where a.kernel is ConvTransposeKernel && !dropped.contains(ai) {
+                guard let bi = soleReader(a), let ci = soleReader(steps[bi]), replaced[ci] == nil,
+                      let tail = UpsamplingTailKernel(up: a.kernel, conv: steps[bi].kernel, toRGB: steps[ci].kernel) else { continue }
+                let b = steps[bi], c = steps[ci]
+                let at = nodeIndexOf[ObjectIdentifier(c.kernel)]!
+                for name in a.node.inputs + b.node.inputs where !name.isEmpty { lastUse[name] = max(lastUse[name] ?? at, at) }
+                for slot in [a.outputs[0], b.outputs[0]] where roots[rootOf[slot]].kind == 0 {
+                    unshared -= roots[rootOf[slot]].bytes
+                    roots[rootOf[slot]].kind = 5   // never placed
+                }
+                for step in [a, b, c] {
+                    if let r = step.scratchRoot { unshared -= roots[r].bytes; roots[r].kind = 5 }
+                }
+                roots.append(Root(kind: 4, bytes: align(tail.scratchBytes), first: at, last: at, members: []))
+                unshared += align(tail.scratchBytes)
+                let intermediates: Set<String> = [a.node.outputs[0], b.node.outputs[0]]
+                let node = Node(name: "\(a.node.displayName) > \(b.node.displayName) > \(c.node.displayName)",
+                                opType: c.node.opType, domain: c.node.domain,
+                                inputs: (a.node.inputs + b.node.inputs + c.node.inputs).filter { !intermediates.contains($0) },
+                                outputs: c.node.outputs, attributes: ["fusion": .string("upsampling-tail")])
+                replaced[ci] = (node, tail, c.outputs, roots.count - 1)
+                nodeIndexOf[ObjectIdentifier(tail)] = at
+                dropped.formUnion([ai, bi])
+            }
+            tails = replaced.count
+            if !replaced.isEmpty {
+                steps = steps.indices.filter { !dropped.contains($0) }.map { replaced[$0] ?? steps[$0] }
+            }
+        }
+
         // Runs of independent streamed GEMVs become one step each (GemvGroupKernel). A member's
         // outputs are then written from the run's first node on and its inputs read until the
         // run's last node: their lifetimes are widened so that no arena placement overlaps them.
@@ -454,6 +501,7 @@ enum Planner {
         }
         return ExecutionPlan(inputShapes: inputs.map(\.shape), values: values, steps: planned, arenaBytes: arenaBytes,
                              unsharedBytes: unshared, outputStorageBytes: outputBytes, outputSlots: outputSlots,
-                             fusions: FusionPasses.report(g), graph: g)
+                             fusions: FusionPasses.report(g) + (tails > 0 ? [(name: "upsampling-tail (in bands)", count: tails)] : []),
+                             graph: g)
     }
 }
