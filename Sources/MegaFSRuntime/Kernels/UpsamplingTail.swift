@@ -43,6 +43,13 @@ final class UpsamplingTailKernel: RuntimeKernel {
     let scratchBytes: Int
 
     /// Whether `MEGAFS_BANDED_TAIL=off` keeps the three nodes separate steps.
+    /// Rows per band at least (whole Winograd bands). At 1024 px, 12 (one Winograd band) and the
+    /// three separate steps came out even (generate stage of `megafs swap --pairs`, medians
+    /// 528-704 against 526-716 ms, five alternations on a busy host); 48 was slower (563-626
+    /// against 512-546 ms): its 6 MB band buffer no longer stays in cache for the ToRGB.
+    static let minBandRows = 12
+    /// Rows the window holds beyond one band's needs: it moves up about once per this many rows.
+    static let windowSlack = 32
     static let enabled: Bool = getenv("MEGAFS_BANDED_TAIL").map { let v = String(cString: $0); return v != "off" && v != "0" } ?? true
 
     var kernelName: String { "upsampling-tail(\(up.kernelName) > \(conv.kernelName) > \(toRGB.kernelName))" }
@@ -63,12 +70,14 @@ final class UpsamplingTailKernel: RuntimeKernel {
         else { return nil }
         self.up = up; self.upPlan = upPlan; self.blur = blur; self.conv = conv; self.winograd = winograd; self.toRGB = toRGB
         let height = conv.g.oh, width = conv.g.ow
-        bandRows = winograd.rows
+        // Bands of whole Winograd bands, at least `minBandRows` rows: each band is one parallel
+        // loop of the transposed conv, and fewer of them wait less for the slower thread.
+        bandRows = winograd.rows * max(1, (Self.minBandRows + winograd.rows - 1) / winograd.rows)
 
         // The schedule, fixed by the shapes: how far the transposed conv must get for each band
         // (the rows the 3x3 conv reads, one below it), and when the window must move up.
         // (Room for 32 rows beyond one band's needs: the window moves up about once in 32 rows.)
-        let capacity = min(height, bandRows + 2 * upPlan.bandRows + 2 + max(bandRows, 32))
+        let capacity = min(height, bandRows + 2 * upPlan.bandRows + 2 + Self.windowSlack)
         var slideState = BlurWindow(conv: up.g, blur: blur.geometry)
         var inputRow = 0, filled = 0, base = 0
         var bands: [Band] = []
@@ -181,10 +190,15 @@ final class UpsamplingTailKernel: RuntimeKernel {
                     }
                     // The 3x3 conv's band, from the window.
                     let r0 = b.rows.lowerBound, cols = b.rows.count * width, p0 = r0 * width
-                    winograd.run(g: cg, x: UnsafePointer(window), scale: convStyle, y: band, r0: r0, rows: b.rows.count,
-                                 scratch: convScratch, weights: u, overInput: false,
-                                 source: BandSource(channelStride: windowStride, firstRow: b.base),
-                                 band: (band, bandStride), threads: threads)
+                    var w0 = r0
+                    while w0 < b.rows.upperBound {
+                        let rows = min(winograd.rows, b.rows.upperBound - w0)
+                        winograd.run(g: cg, x: UnsafePointer(window), scale: convStyle, y: band, r0: w0, rows: rows,
+                                     scratch: convScratch, weights: u, overInput: false,
+                                     source: BandSource(channelStride: windowStride, firstRow: b.base),
+                                     band: (band + (w0 - r0) * width, bandStride), threads: threads)
+                        w0 += rows
+                    }
                     if !conv.epilogue.isIdentity || convDemodulates {
                         threads.forEach(cg.cout, minPerThread: max(1, 8192 / cols)) { o in
                             convEp.apply(band + o * bandStride, count: cols, n: n, c: o, p0: p0,
