@@ -50,3 +50,41 @@ import Testing
         #expect(worst <= 1e-5, "\(col) x \(row) on \(h)x\(w) pads \(pads): worst \(worst)")
     }
 }
+
+/// With upsampling (zeros inserted between input rows and columns first): the per-phase row
+/// pass gives the 2-D filter's result, for StyleGAN2's 2x upsampling pads, odd sizes, up to 3
+/// and pads that reach past the plane on either side.
+@Test func separableUpsamplingMatchesTheTwoDimensionalFilter() {
+    var rng = Rng(79)
+    let a: [Float] = [1, 3, 3, 1].map { $0 / 4 }
+    let b: [Float] = [0.5, -1, 2]
+    // (kernel column, kernel row, up, h, w, pads top/left/bottom/right)
+    let cases: [([Float], [Float], Int, Int, Int, [Int])] = [
+        (a, a, 2, 8, 8, [2, 2, 1, 1]), (a, a, 2, 5, 13, [2, 2, 1, 1]), (a, b, 2, 3, 7, [0, 3, 2, 0]),
+        (b, a, 3, 4, 5, [1, 0, 0, 4]), (a, a, 2, 1, 1, [2, 2, 1, 1]), (b, b, 2, 6, 9, [4, 1, 3, 5]),
+    ]
+    for (col, row, up, h, w, pads) in cases {
+        let kernel = col.flatMap { c in row.map { c * $0 } }
+        var g = UpFirDnGeometry()
+        g.up = up; g.kh = col.count; g.kw = row.count; g.h = h; g.w = w
+        g.padTop = pads[0]; g.padLeft = pads[1]; g.padBottom = pads[2]; g.padRight = pads[3]
+        let x = (0..<h * w).map { _ in rng.float() }
+        guard let filter = SeparableFilter(kernel, kh: g.kh, kw: g.kw) else {
+            Issue.record("\(col) x \(row) not found separable"); continue
+        }
+        var want = [Float](repeating: .nan, count: g.oh * g.ow)
+        var got = [Float](repeating: .nan, count: g.oh * g.ow)
+        x.withUnsafeBufferPointer { xb in
+            kernel.withUnsafeBufferPointer { kb in
+                want.withUnsafeMutableBufferPointer { upfirdnPlane(xb.baseAddress!, $0.baseAddress!, kb.baseAddress!, g) }
+                got.withUnsafeMutableBufferPointer {
+                    // In two row ranges, as the kernel's threads call it.
+                    upfirdnRows(xb.baseAddress!, $0.baseAddress!, kb.baseAddress!, g, rows: 0..<(g.oh / 2), separable: filter)
+                    upfirdnRows(xb.baseAddress!, $0.baseAddress!, kb.baseAddress!, g, rows: (g.oh / 2)..<g.oh, separable: filter)
+                }
+            }
+        }
+        let worst = zip(got, want).map { abs($0 - $1) }.max() ?? .nan
+        #expect(worst <= 1e-5, "\(col) x \(row) up \(up) on \(h)x\(w) pads \(pads): worst \(worst) (NaN: a pixel not written)")
+    }
+}

@@ -802,11 +802,20 @@ final class UpFirDnKernel: RuntimeKernel {
         let ip = g.h * g.w, op = g.oh * g.ow
         let ep = epilogue.bind(ctx, channels: channels, spatial: op)
         let identity = epilogue.isIdentity, channels = self.channels
+        // Parallel over rows of all planes, not planes: the ToRGB skip has 3 planes for 2 threads.
         kernel.withUnsafeBufferPointer { kb in
             let k = kb.baseAddress!
-            ctx.threads.forEach(planes) { p in
-                upfirdnPlane(px + p * ip, py + p * op, k, g, separable: self.separable)
-                if !identity { ep.apply(py + p * op, count: op, n: p / channels, c: p % channels, p0: 0, scale: 1) }
+            ctx.threads.forRanges(planes * g.oh, minPerThread: max(1, 16384 / max(1, g.ow))) { range in
+                var i = range.lowerBound
+                while i < range.upperBound {
+                    let p = i / g.oh, r0 = i % g.oh, r1 = min(g.oh, r0 + (range.upperBound - i))
+                    upfirdnRows(px + p * ip, py + p * op, k, g, rows: r0..<r1, separable: self.separable)
+                    if !identity {
+                        ep.apply(py + p * op + r0 * g.ow, count: (r1 - r0) * g.ow, n: p / channels, c: p % channels,
+                                 p0: r0 * g.ow, scale: 1)
+                    }
+                    i += r1 - r0
+                }
             }
         }
     }

@@ -283,14 +283,20 @@ struct SeparableFilter {
         self.row = row
     }
 
-    /// Output rows `rows` as `upfirdnRows` (g.up must be 1).
+    /// Output rows `rows` as `upfirdnRows`.
     func rows(_ x: UnsafePointer<Float>, _ out: UnsafeMutablePointer<Float>, _ g: UpFirDnGeometry, rows: Range<Int>) {
-        withUnsafeTemporaryAllocation(of: Float.self, capacity: max(1, g.w)) { tmp in
+        withUnsafeTemporaryAllocation(of: Float.self, capacity: max(1, g.w + g.ow / max(1, g.up) + 1)) { tmp in
             column.withUnsafeBufferPointer { c in
                 row.withUnsafeBufferPointer { r in
-                    mfs_blur_rows_separable(x, Int32(g.h), Int32(g.w), c.baseAddress!, Int32(g.kh), r.baseAddress!, Int32(g.kw),
-                                            Int32(g.padTop), Int32(g.padLeft), Int32(g.ow), Int32(rows.lowerBound),
-                                            Int32(rows.upperBound), out, tmp.baseAddress!)
+                    if g.up == 1 {
+                        mfs_blur_rows_separable(x, Int32(g.h), Int32(g.w), c.baseAddress!, Int32(g.kh), r.baseAddress!, Int32(g.kw),
+                                                Int32(g.padTop), Int32(g.padLeft), Int32(g.ow), Int32(rows.lowerBound),
+                                                Int32(rows.upperBound), out, tmp.baseAddress!)
+                    } else {
+                        mfs_upfir_rows_separable(x, Int32(g.h), Int32(g.w), Int32(g.up), c.baseAddress!, Int32(g.kh), r.baseAddress!,
+                                                 Int32(g.kw), Int32(g.padTop), Int32(g.padLeft), Int32(g.ow), Int32(rows.lowerBound),
+                                                 Int32(rows.upperBound), out, tmp.baseAddress!)
+                    }
                 }
             }
         }
@@ -310,7 +316,7 @@ func upfirdnPlane(_ x: UnsafePointer<Float>, _ out: UnsafeMutablePointer<Float>,
 @inline(__always)
 func upfirdnRows(_ x: UnsafePointer<Float>, _ out: UnsafeMutablePointer<Float>, _ k: UnsafePointer<Float>,
                  _ g: UpFirDnGeometry, rows: Range<Int>, separable: SeparableFilter? = nil) {
-    if let separable, g.up == 1 {
+    if let separable {
         separable.rows(x, out, g, rows: rows)
         return
     }
