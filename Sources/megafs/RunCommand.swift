@@ -36,7 +36,9 @@ struct Run: ParsableCommand {
             OpenBLAS's sgemv instead of our streaming GEMV; MEGAFS_HUGE_PAGES=off loads the \
             weights without asking for transparent huge pages; MEGAFS_MAP_WEIGHTS=off reads the \
             weights of a file converted with --uncompressed instead of mapping them; \
-            MEGAFS_POOL_SPIN_US=N sets how \
+            MEGAFS_GEMV_GROUPS=off runs every one-row product as a step of its own; \
+            MEGAFS_BANDED_TAIL=off runs the generator's last block (upsampling conv, 3x3 conv, \
+            ToRGB) as three steps instead of one step in bands of rows; MEGAFS_POOL_SPIN_US=N sets how \
             long idle worker threads poll for the next parallel loop before they sleep \
             (default 200, 0 = sleep at once).
             """)

@@ -86,3 +86,30 @@ private func runsTail(_ s: InferenceSession) -> Bool {
         expectClose(try #require(got[o.name]), try #require(want[o.name]), relative: 1e-4, "no tail [\(o.name)]")
     }
 }
+
+/// The same block with constant weights, two samples and a plain residual: the tail loops over
+/// the samples with the same band schedule.
+@Test func upsamplingTailOfConstantWeightsOverTwoSamples() throws {
+    var rng = Rng(2704)
+    var b = GraphBuilder()
+    let channels = WinogradConvPlan.autoMinChannels, h = 21, w = 16
+    let x = b.input("x", rng.tensor([2, 4, h, w]))
+    let t = b.node("ConvTranspose", [x, b.constant(rng.tensor([4, channels, 3, 3], -0.3, 0.3))], ["strides": .ints([2, 2])])
+    var u = upfirdn(&b, x: t, n: 2, c: channels, h: 2 * h + 1, w: 2 * w + 1, up: 1, pad: (1, 1))
+    u = b.node("Add", [u, b.constant(rng.tensor([1, channels, 1, 1]))])
+    u = b.node("LeakyRelu", [u], ["alpha": .float(0.2)])
+    let k = 1 / Float(channels * 9).squareRoot()
+    var y = b.node("Conv", [u, b.constant(rng.tensor([channels, channels, 3, 3], -k, k)), b.constant(rng.tensor([channels]))],
+                   ["pads": .ints([1, 1, 1, 1]), "kernel_shape": .ints([3, 3])])
+    y = b.node("Relu", [y])
+    var rgb = b.node("Conv", [y, b.constant(rng.tensor([3, channels, 1, 1])), b.constant(rng.tensor([3]))], ["kernel_shape": .ints([1, 1])])
+    rgb = b.node("Add", [rgb, b.input("residual", rng.tensor([2, 3, 2 * h, 2 * w]))])
+    b.output(rgb)
+    let banded = try session(b, budget: 1, tail: true)
+    let got = try banded.run(b.feeds)
+    #expect(runsTail(banded), "\(banded.lastPlanSummary?.kernels ?? [])")
+    let want = try referenceValues(b.graph, b.feeds)
+    expectClose(try #require(got[rgb]), try #require(want[rgb]), relative: 1e-4, "constant-weight tail, batch 2")
+    let plain = try session(b, budget: 1, tail: false).run(b.feeds)
+    #expect(try #require(got[rgb]).floats == (try #require(plain[rgb])).floats, "constant-weight tail differs from the three steps in bits")
+}
