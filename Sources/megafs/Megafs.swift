@@ -21,6 +21,7 @@ struct Megafs: ParsableCommand {
     static func main() {
         // Before any thread of ours exists (the server loads its models beside its HTTP threads).
         _ = OpenBLASGemm.quietWorkers
+        HeapTrim.fixMmapThreshold()
         main(nil)
     }
 }
