@@ -27,9 +27,10 @@ final class UpsamplingTailKernel: RuntimeKernel {
     /// Rows per channel of the window that holds the upsampling conv's finished rows.
     let windowRows: Int
 
-    /// One band: before its transposed-conv rows are made, the window moves so that its row 0
-    /// is image row `base` (nil: it stays), keeping the rows up to `filled`; then the input
-    /// bands `steps` add their blurred rows, and the 3x3 conv and ToRGB make output rows `rows`.
+    /// One band: first, when `slide` is set, the window moves up so that its row 0 becomes image
+    /// row `slide.to` (it was `slide.from`), keeping the rows made so far (up to `slide.filled`);
+    /// then the input bands `steps` add their blurred rows (window row 0 is image row `base`),
+    /// and the 3x3 conv and the ToRGB make output rows `rows`.
     struct Band {
         let rows: Range<Int>
         let slide: (from: Int, to: Int, filled: Int)?
@@ -42,7 +43,6 @@ final class UpsamplingTailKernel: RuntimeKernel {
     let windowOffset: Int, bandOffset: Int
     let scratchBytes: Int
 
-    /// Whether `MEGAFS_BANDED_TAIL=off` keeps the three nodes separate steps.
     /// Rows per band at least (whole Winograd bands). At 1024 px, 12 (one Winograd band) and the
     /// three separate steps came out even (generate stage of `megafs swap --pairs`, medians
     /// 528-704 against 526-716 ms, five alternations on a busy host); 48 was slower (563-626
@@ -50,6 +50,7 @@ final class UpsamplingTailKernel: RuntimeKernel {
     static let minBandRows = 12
     /// Rows the window holds beyond one band's needs: it moves up about once per this many rows.
     static let windowSlack = 32
+    /// Whether the planner builds it (`MEGAFS_BANDED_TAIL=off`: the three nodes stay separate steps).
     static let enabled: Bool = getenv("MEGAFS_BANDED_TAIL").map { let v = String(cString: $0); return v != "off" && v != "0" } ?? true
 
     var kernelName: String { "upsampling-tail(\(up.kernelName) > \(conv.kernelName) > \(toRGB.kernelName))" }
@@ -70,8 +71,8 @@ final class UpsamplingTailKernel: RuntimeKernel {
         else { return nil }
         self.up = up; self.upPlan = upPlan; self.blur = blur; self.conv = conv; self.winograd = winograd; self.toRGB = toRGB
         let height = conv.g.oh, width = conv.g.ow
-        // Bands of whole Winograd bands, at least `minBandRows` rows: each band is one parallel
-        // loop of the transposed conv, and fewer of them wait less for the slower thread.
+        // Bands of whole Winograd bands (so that its tiles fall where the separate conv's do),
+        // at least `minBandRows` rows.
         bandRows = winograd.rows * max(1, (Self.minBandRows + winograd.rows - 1) / winograd.rows)
 
         // The schedule, fixed by the shapes: how far the transposed conv must get for each band
