@@ -5,35 +5,10 @@
 #pragma clang fp contract(off)
 #include <stddef.h>
 
-MFS_MULTIVERSION void mfs_blur_rows_separable(const float *x, int h, int w, const float *col, int kh, const float *row, int kw,
-                             int pad_top, int pad_left, int ow, int r0, int r1, float *out, float *tmp) {
-    for (int r = r0; r < r1; r++) {
-        for (int c = 0; c < w; c++) tmp[c] = 0.0f;
-        for (int a = 0; a < kh; a++) {
-            const int i = r + a - pad_top;
-            if (i < 0 || i >= h) continue;
-            const float ka = col[a];
-            const float *xr = x + (size_t)i * w;
-            for (int c = 0; c < w; c++) tmp[c] += ka * xr[c];
-        }
-        float *o = out + (size_t)r * ow;
-        for (int c = 0; c < ow; c++) o[c] = 0.0f;
-        for (int b = 0; b < kw; b++) {
-            /* output column c reads tmp[c + b - pad_left] */
-            const int off = b - pad_left;
-            int lo = -off > 0 ? -off : 0;
-            int hi = w - off < ow ? w - off : ow;
-            const float kb = row[b];
-            const float *t = tmp + off;
-            for (int c = lo; c < hi; c++) o[c] += kb * t[c];
-        }
-    }
-}
-
 MFS_MULTIVERSION void mfs_upfir_rows_separable(const float *x, int h, int w, int up, const float *col, int kh, const float *row,
                                                int kw, int pad_top, int pad_left, int ow, int r0, int r1, float *out,
                                                float *tmp) {
-    float *v = tmp, *phase = tmp + w;
+    float *v = tmp;
     for (int r = r0; r < r1; r++) {
         for (int c = 0; c < w; c++) v[c] = 0.0f;
         for (int a = 0; a < kh; a++) {
@@ -48,6 +23,8 @@ MFS_MULTIVERSION void mfs_upfir_rows_separable(const float *x, int h, int w, int
             /* output columns c = p + up * m read v[m + d] through tap b when p + b - pad_left = up * d */
             const int n = (ow - p + up - 1) / up;
             if (n <= 0) continue;
+            /* without upsampling the one phase is the output row itself */
+            float *phase = up == 1 ? o : tmp + w;
             for (int m = 0; m < n; m++) phase[m] = 0.0f;
             for (int b = 0; b < kw; b++) {
                 const int j = p + b - pad_left;
@@ -58,7 +35,8 @@ MFS_MULTIVERSION void mfs_upfir_rows_separable(const float *x, int h, int w, int
                 const float *t = v + d;
                 for (int m = lo; m < hi; m++) phase[m] += kb * t[m];
             }
-            for (int m = 0; m < n; m++) o[p + (size_t)up * m] = phase[m];
+            if (up > 1)
+                for (int m = 0; m < n; m++) o[p + (size_t)up * m] = phase[m];
         }
     }
 }

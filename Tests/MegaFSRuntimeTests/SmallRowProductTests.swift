@@ -59,3 +59,20 @@ import MegaFSGraph
         #expect(names.contains(kernel), "\(cout) channels: \(names)")
     }
 }
+
+/// More output columns than one block of the pointwise loop (87381 for 3 channels): every
+/// block's epilogue (bias, residual) lands on its own columns. A 1024-px ToRGB has 12 blocks.
+@Test func pointwiseConvOverSeveralColumnBlocksMatchesTheReference() throws {
+    var rng = Rng(99)
+    for (cout, kernel) in [(3, "conv(pointwise-rows)"), (5, "conv(pointwise)")] {
+        var b = GraphBuilder()
+        let x = b.input("x", rng.tensor([1, 4, 300, 310]))
+        var y = b.node("Conv", [x, b.constant(rng.tensor([cout, 4, 1, 1]), "w"), b.constant(rng.tensor([cout]), "b")],
+                       ["kernel_shape": .ints([1, 1])])
+        y = b.node("Add", [y, b.input("residual", rng.tensor([1, cout, 300, 310]))])
+        b.output(y)
+        let s = try expectMatchesReference(b, "1x1 conv to \(cout) channels over 93000 columns")
+        let names = (s.lastPlanSummary?.kernels ?? []).map(\.name)
+        #expect(names.contains(kernel), "\(cout) channels: \(names)")
+    }
+}

@@ -14,6 +14,16 @@ struct Modulation {
     let eps: Float
     let weightSquares: [Float]  // [Cout][Cin], empty without demodulation
 
+    /// Sample n's style row (nil without modulation) and whether its demodulation d was written
+    /// to `demod` (cout values).
+    static func sample(_ m: Modulation?, _ ctx: KernelContext, n: Int, cin: Int, cout: Int,
+                       demod: UnsafeMutablePointer<Float>) -> (style: UnsafePointer<Float>?, demodulated: Bool) {
+        guard let m else { return (nil, false) }
+        let s = UnsafePointer(ctx.f32(m.style)) + (m.styleRows == 1 ? 0 : n) * cin
+        if m.demodulate { m.demodulation(s, cin: cin, cout: cout, into: demod) }
+        return (s, m.demodulate)
+    }
+
     /// d[o] for one style row, into `d` (Cout values).
     func demodulation(_ s: UnsafePointer<Float>, cin: Int, cout: Int, into d: UnsafeMutablePointer<Float>) {
         weightSquares.withUnsafeBufferPointer { wsq in
@@ -318,12 +328,7 @@ final class ConvKernel: RuntimeKernel {
         if winogradWeights == nil { winograd?.transformWeights(pw, scratch: col, threads: threads) }
         let uPrecomputed = winogradWeights.map { UnsafePointer($0.pointer.assumingMemoryBound(to: Float.self)) }
         for n in 0..<g.n {
-            var style: UnsafePointer<Float>? = nil
-            var demod = false
-            if let m = modulation {
-                style = UnsafePointer(ctx.f32(m.style)) + (m.styleRows == 1 ? 0 : n) * g.cin
-                if m.demodulate { m.demodulation(style!, cin: g.cin, cout: g.cout, into: dBuf); demod = true }
-            }
+            let (style, demod) = Modulation.sample(modulation, ctx, n: n, cin: g.cin, cout: g.cout, demod: dBuf)
             let xn = px + n * g.cin * HW, yn = py + n * g.cout * P
             for grp in 0..<g.groups {
                 let xg = xn + grp * g.cinG * HW
@@ -332,34 +337,20 @@ final class ConvKernel: RuntimeKernel {
                 let sg = style.map { $0 + grp * g.cinG }
                 let c0 = grp * g.coutG
                 if g.isPointwise {
-                    var a = wg
-                    if let sg {
-                        // Scale the (tiny for 1x1) weight by s instead of copying the input.
-                        let cinG = g.cinG
-                        for o in 0..<g.coutG { for i in 0..<cinG { wScaled[o * cinG + i] = wg[o * cinG + i] * sg[i] } }
-                        a = UnsafePointer(wScaled)
-                    }
+                    let a = sg.map { scaledPointwiseWeight(wg, style: $0, into: wScaled) } ?? wg
                     // Blocks of output columns keep the epilogue cache-hot.
                     let block = pointwiseBlock
                     var p0 = 0
                     while p0 < P {
                         let cols = min(block, P - p0)
                         if pointwiseRows {
-                            let m = Int32(g.coutG), k = Int32(g.cinG), path = Conv3x3Path.best.rawValue
-                            let b = xg + p0, c = yg + p0
-                            threads.forRanges((cols + 15) / 16) { r in
-                                mfs_sgemm_small_m(path, m, k, a, b, HW, Int32(r.lowerBound * 16),
-                                                  Int32(min(cols, r.upperBound * 16)), c, P)
-                            }
+                            rowsProduct(a: a, b: xg + p0, ldb: HW, cols: cols, c: yg + p0, ldc: P, threads: threads)
                         } else {
                             multiply(ctx, a: a, m: g.coutG, k: g.cinG, b: xg + p0, ldb: HW, cols: cols, c: yg + p0, ldc: P)
                         }
                         if !epIdentity || demod {
-                            let pp = p0
-                            threads.forEach(g.coutG, minPerThread: max(1, 8192 / cols)) { o in
-                                ep.apply(yg + o * P + pp, count: cols, n: n, c: c0 + o, p0: pp,
-                                         scale: demod ? dBuf[c0 + o] : 1)
-                            }
+                            ep.applyPlanes(yg + p0, stride: P, channels: c0..<(c0 + g.coutG), count: cols, n: n, p0: p0,
+                                           demod: demod ? UnsafePointer(dBuf) : nil, threads: threads)
                         }
                         p0 += cols
                     }
@@ -398,10 +389,8 @@ final class ConvKernel: RuntimeKernel {
                             multiply(ctx, a: wg, m: g.coutG, k: K, b: col, ldb: cols, cols: cols, c: out, ldc: ldOut)
                         }
                         if (!epIdentity || demod) && !epilogueDone {
-                            threads.forEach(g.coutG, minPerThread: max(1, 8192 / cols)) { o in
-                                ep.apply(out + o * ldOut, count: cols, n: n, c: c0 + o, p0: pp,
-                                         scale: demod ? dBuf[c0 + o] : 1)
-                            }
+                            ep.applyPlanes(out, stride: ldOut, channels: c0..<(c0 + g.coutG), count: cols, n: n, p0: pp,
+                                           demod: demod ? UnsafePointer(dBuf) : nil, threads: threads)
                         }
                         if bandWaits { pending = (pp, cols) }
                         r0 += rows
@@ -409,6 +398,25 @@ final class ConvKernel: RuntimeKernel {
                     if let band = pending { store(band) }
                 }
             }
+        }
+    }
+
+    /// A group's pointwise weight [coutG][cinG] with input channel i scaled by style[i], into
+    /// `out`: the (tiny for 1x1) weight scaled instead of a copy of the input.
+    func scaledPointwiseWeight(_ w: UnsafePointer<Float>, style: UnsafePointer<Float>,
+                               into out: UnsafeMutablePointer<Float>) -> UnsafePointer<Float> {
+        let cinG = g.cinG
+        for o in 0..<g.coutG { for i in 0..<cinG { out[o * cinG + i] = w[o * cinG + i] * style[i] } }
+        return UnsafePointer(out)
+    }
+
+    /// c[coutG x cols] (row stride ldc) = a[coutG x cinG] * b[cinG x cols] (row stride ldb) with
+    /// the few-row product (`pointwiseRows`), split over the threads in 16-column blocks.
+    func rowsProduct(a: UnsafePointer<Float>, b: UnsafePointer<Float>, ldb: Int, cols: Int, c: UnsafeMutablePointer<Float>,
+                     ldc: Int, threads: ThreadPartition) {
+        let m = Int32(g.coutG), k = Int32(g.cinG), path = Conv3x3Path.best.rawValue
+        threads.forRanges((cols + 15) / 16) { r in
+            mfs_sgemm_small_m(path, m, k, a, b, ldb, Int32(r.lowerBound * 16), Int32(min(cols, r.upperBound * 16)), c, ldc)
         }
     }
 
@@ -601,12 +609,7 @@ final class ConvTransposeKernel: RuntimeKernel {
         let ep = epilogue.bind(ctx, channels: g.cout, spatial: finalP)
 
         for n in 0..<g.n {
-            var style: UnsafePointer<Float>? = nil
-            var demod = false
-            if let m = modulation {
-                style = UnsafePointer(ctx.f32(m.style)) + (m.styleRows == 1 ? 0 : n) * g.cin
-                if m.demodulate { m.demodulation(style!, cin: g.cin, cout: g.cout, into: dBuf); demod = true }
-            }
+            let (style, demod) = Modulation.sample(modulation, ctx, n: n, cin: g.cin, cout: g.cout, demod: dBuf)
             let xn = px + n * g.cin * HW
             if let direct {
                 let yn = py + n * g.cout * finalP, dScale = demod ? UnsafePointer(dBuf) : nil

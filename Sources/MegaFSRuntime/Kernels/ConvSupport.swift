@@ -98,6 +98,16 @@ extension ConvEpilogue.Bound {
     }
 
 
+    /// `apply` on channels `channels` of sample n over the threads, channel c's values at
+    /// y + (c - channels.lowerBound) * stride, scaled by demod[c] when given.
+    func applyPlanes(_ y: UnsafeMutablePointer<Float>, stride: Int, channels: Range<Int>, count: Int, n: Int, p0: Int,
+                     demod: UnsafePointer<Float>?, threads: ThreadPartition) {
+        let c0 = channels.lowerBound
+        threads.forEach(channels.count, minPerThread: max(1, 8192 / max(1, count))) { o in
+            apply(y + o * stride, count: count, n: n, c: c0 + o, p0: p0, scale: demod?[c0 + o] ?? 1)
+        }
+    }
+
     /// Applies the epilogue to y[0..<count], the elements p0..<p0+count of channel c of sample n,
     /// with output scale `scale` (demodulation; 1 when none).
     @inline(__always)
@@ -264,7 +274,7 @@ struct UpFirDnGeometry: Equatable {
 }
 
 /// A kh x kw filter that is the outer product column x row (StyleGAN2's blur kernels are):
-/// without upsampling it runs as a column pass and a row pass (`mfs_blur_rows_separable`),
+/// it runs as a column pass and a row pass (`mfs_upfir_rows_separable`),
 /// kh + kw multiply-adds per output instead of kh x kw. The factors reproduce every tap to
 /// within 1e-6 of the largest; the result differs from the 2-D sum by rounding only.
 struct SeparableFilter {
@@ -288,15 +298,9 @@ struct SeparableFilter {
         withUnsafeTemporaryAllocation(of: Float.self, capacity: max(1, g.w + g.ow / max(1, g.up) + 1)) { tmp in
             column.withUnsafeBufferPointer { c in
                 row.withUnsafeBufferPointer { r in
-                    if g.up == 1 {
-                        mfs_blur_rows_separable(x, Int32(g.h), Int32(g.w), c.baseAddress!, Int32(g.kh), r.baseAddress!, Int32(g.kw),
-                                                Int32(g.padTop), Int32(g.padLeft), Int32(g.ow), Int32(rows.lowerBound),
-                                                Int32(rows.upperBound), out, tmp.baseAddress!)
-                    } else {
-                        mfs_upfir_rows_separable(x, Int32(g.h), Int32(g.w), Int32(g.up), c.baseAddress!, Int32(g.kh), r.baseAddress!,
-                                                 Int32(g.kw), Int32(g.padTop), Int32(g.padLeft), Int32(g.ow), Int32(rows.lowerBound),
-                                                 Int32(rows.upperBound), out, tmp.baseAddress!)
-                    }
+                    mfs_upfir_rows_separable(x, Int32(g.h), Int32(g.w), Int32(g.up), c.baseAddress!, Int32(g.kh), r.baseAddress!,
+                                             Int32(g.kw), Int32(g.padTop), Int32(g.padLeft), Int32(g.ow), Int32(rows.lowerBound),
+                                             Int32(rows.upperBound), out, tmp.baseAddress!)
                 }
             }
         }

@@ -22,7 +22,7 @@ final class GemmKernel: RuntimeKernel {
     /// streamed GEMV reads directly: a quarter of the bytes, and no dequantization per run.
     let int8Weight: QuantizedConstant?
     var skipsFloatWeight: Int? { int8Weight == nil ? nil : b }
-    /// The int8 weight's scales at a fixed address, for a group's item (`groupItem`).
+    /// The int8 weight's scales at a fixed address (for the GEMV and a group's item, `groupItem`).
     private let int8Scales: UnsafeMutableBufferPointer<Float>?
     static let ownGemv: Bool = getenv("MEGAFS_GEMV").map { String(cString: $0) != "openblas" } ?? true
     /// Whether the streamed GEMV (float32 or int8 weight) runs this product, activation included.
@@ -111,12 +111,10 @@ final class GemmKernel: RuntimeKernel {
             // y[n] = alpha * op(B)^T a, activation applied by each part to its rows.
             var epilogue = gemvEpilogue
             if let next = nextStreamedWeight { epilogue.next_weight = next.pointer; epilogue.next_weight_bytes = next.bytes }
-            if let q = int8Weight {
+            if let q = int8Weight, let scales = int8Scales {
                 let w8 = UnsafePointer(q.values.storage.pointer.assumingMemoryBound(to: Int8.self))
-                q.scales.withUnsafeBufferPointer { scales in
-                    mfs_sgemv_rows_i8(Conv3x3Path.best.rawValue, w8, k, scales.baseAddress!, q.axis == nil ? 0 : 1, pa,
-                                      Int32(k), Int32(n), alpha, betaRun, py, Int32(ctx.threads.threads), &epilogue)
-                }
+                mfs_sgemv_rows_i8(Conv3x3Path.best.rawValue, w8, k, scales.baseAddress!, q.axis == nil ? 0 : 1, pa,
+                                  Int32(k), Int32(n), alpha, betaRun, py, Int32(ctx.threads.threads), &epilogue)
             } else {
                 mfs_sgemv_rows(Conv3x3Path.best.rawValue, pb, k, pa, Int32(k), Int32(n), alpha, betaRun, py,
                                Int32(ctx.threads.threads), &epilogue)
@@ -158,21 +156,23 @@ final class GemvGroupKernel: RuntimeKernel {
     var kernelName: String { members.contains { $0.int8Weight != nil } ? "gemv(group)+int8" : "gemv(group)" }
     var flops: Double { members.reduce(0) { $0 + $1.flops } }
 
+    /// The members' items, rebuilt in place every run (inputs and outputs may live elsewhere each run).
+    private let items: UnsafeMutableBufferPointer<mfs_gemv_item>
+
     init(members: [GemmKernel]) {
         precondition(members.allSatisfy(\.streamsOwnGemv))
         self.members = members
+        items = .allocate(capacity: members.count)
     }
+
+    deinit { items.deallocate() }
 
     /// Whether `MEGAFS_GEMV_GROUPS=off` keeps every product a step of its own.
     static let enabled: Bool = getenv("MEGAFS_GEMV_GROUPS").map { let v = String(cString: $0); return v != "off" && v != "0" } ?? true
 
     func run(_ ctx: KernelContext) throws {
-        var items: [mfs_gemv_item] = []
-        items.reserveCapacity(members.count)
-        for m in members { items.append(m.groupItem(ctx, beta: m.prefillBias(ctx))) }
-        items.withUnsafeBufferPointer {
-            mfs_sgemv_group(Conv3x3Path.best.rawValue, $0.baseAddress, Int32($0.count), Int32(ctx.threads.threads))
-        }
+        for (i, m) in members.enumerated() { (items.baseAddress! + i).initialize(to: m.groupItem(ctx, beta: m.prefillBias(ctx))) }
+        mfs_sgemv_group(Conv3x3Path.best.rawValue, items.baseAddress, Int32(items.count), Int32(ctx.threads.threads))
     }
 }
 

@@ -139,26 +139,16 @@ final class UpsamplingTailKernel: RuntimeKernel {
         let upWeight = UnsafePointer(ctx.f32(up.w)), rgbSource = UnsafePointer(ctx.f32(toRGB.w))
         if conv.winogradWeights == nil { winograd.transformWeights(UnsafePointer(ctx.f32(conv.w)), scratch: convScratch, threads: threads) }
         let u = conv.winogradWeights.map { UnsafePointer($0.pointer.assumingMemoryBound(to: Float.self)) }
-        let path = Conv3x3Path.best.rawValue
-
-        func style(_ m: Modulation?, n: Int, cin: Int, cout: Int, demod: UnsafeMutablePointer<Float>) -> (UnsafePointer<Float>?, Bool) {
-            guard let m else { return (nil, false) }
-            let s = UnsafePointer(ctx.f32(m.style)) + (m.styleRows == 1 ? 0 : n) * cin
-            if m.demodulate { m.demodulation(s, cin: cin, cout: cout, into: demod) }
-            return (s, m.demodulate)
-        }
 
         for n in 0..<cg.n {
-            let (upStyle, upDemodulates) = style(up.modulation, n: n, cin: ug.cin, cout: ug.cout, demod: upDemod)
-            let (convStyle, convDemodulates) = style(conv.modulation, n: n, cin: cg.cin, cout: cg.cout, demod: convDemod)
-            let (rgbStyle, rgbDemodulates) = style(toRGB.modulation, n: n, cin: rg.cin, cout: rg.cout, demod: rgbDemod)
+            let (upStyle, upDemodulates) = Modulation.sample(up.modulation, ctx, n: n, cin: ug.cin, cout: ug.cout, demod: upDemod)
+            let (convStyle, convDemodulates) = Modulation.sample(conv.modulation, ctx, n: n, cin: cg.cin, cout: cg.cout,
+                                                                 demod: convDemod)
+            let (rgbStyle, rgbDemodulates) = Modulation.sample(toRGB.modulation, ctx, n: n, cin: rg.cin, cout: rg.cout,
+                                                               demod: rgbDemod)
             let xn = UnsafePointer(ctx.f32(up.x)) + n * ug.cin * ug.h * ug.w
             let yn = ctx.f32(toRGB.y) + n * rg.cout * plane
-            var rgbA = rgbSource
-            if let s = rgbStyle {
-                for o in 0..<rg.cout { for i in 0..<rg.cin { rgbWeight[o * rg.cin + i] = rgbSource[o * rg.cin + i] * s[i] } }
-                rgbA = UnsafePointer(rgbWeight)
-            }
+            let rgbA = rgbStyle.map { toRGB.scaledPointwiseWeight(rgbSource, style: $0, into: rgbWeight) } ?? rgbSource
             let upFinishes = !up.epilogue.isIdentity || upDemodulates
             threads.forRanges(ug.cout) { channels in
                 upPlan.pack(g: ug, weight: upWeight, weightOutIn: up.weightOutIn, scale: upStyle, scratch: scratch, channels: channels)
@@ -201,21 +191,15 @@ final class UpsamplingTailKernel: RuntimeKernel {
                         w0 += rows
                     }
                     if !conv.epilogue.isIdentity || convDemodulates {
-                        threads.forEach(cg.cout, minPerThread: max(1, 8192 / cols)) { o in
-                            convEp.apply(band + o * bandStride, count: cols, n: n, c: o, p0: p0,
-                                         scale: convDemodulates ? convDemod[o] : 1)
-                        }
+                        convEp.applyPlanes(band, stride: bandStride, channels: 0..<cg.cout, count: cols, n: n, p0: p0,
+                                           demod: convDemodulates ? UnsafePointer(convDemod) : nil, threads: threads)
                     }
                     // The ToRGB's rows of the image.
-                    let m = Int32(rg.cout), k = Int32(rg.cin), bandIn = UnsafePointer(band), dst = yn + p0
-                    threads.forRanges((cols + 15) / 16) { r in
-                        mfs_sgemm_small_m(path, m, k, rgbA, bandIn, bandStride, Int32(r.lowerBound * 16),
-                                          Int32(min(cols, r.upperBound * 16)), dst, plane)
-                    }
+                    toRGB.rowsProduct(a: rgbA, b: UnsafePointer(band), ldb: bandStride, cols: cols, c: yn + p0, ldc: plane,
+                                      threads: threads)
                     if !toRGB.epilogue.isIdentity || rgbDemodulates {
-                        threads.forEach(rg.cout, minPerThread: max(1, 8192 / cols)) { o in
-                            rgbEp.apply(dst + o * plane, count: cols, n: n, c: o, p0: p0, scale: rgbDemodulates ? rgbDemod[o] : 1)
-                        }
+                        rgbEp.applyPlanes(yn + p0, stride: plane, channels: 0..<rg.cout, count: cols, n: n, p0: p0,
+                                          demod: rgbDemodulates ? UnsafePointer(rgbDemod) : nil, threads: threads)
                     }
                 }
             }

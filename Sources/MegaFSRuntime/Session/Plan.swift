@@ -323,14 +323,20 @@ enum Planner {
             nodeIndexOf[ObjectIdentifier(kernel)] = i
         }
 
-        // A DequantizeLinear whose every reader uses the int8 weight directly (dynamic int8
-        // convs, the int8 GEMV) does not run (its buffer stays
-        // planned, but nothing writes or reads it).
-        do {
+        // Per slot: the steps that read it (in order).
+        func readersBySlot() -> [Int: [Int]] {
             var readers: [Int: [Int]] = [:]
             for (i, step) in steps.enumerated() {
                 for name in step.node.inputs where !name.isEmpty { if let slot = slotOf[name] { readers[slot, default: []].append(i) } }
             }
+            return readers
+        }
+
+        // A DequantizeLinear whose every reader uses the int8 weight directly (dynamic int8
+        // convs, the int8 GEMV) does not run (its buffer stays
+        // planned, but nothing writes or reads it).
+        do {
+            let readers = readersBySlot()
             var drop = Set<Int>()
             for (i, step) in steps.enumerated() where step.node.opType == "DequantizeLinear" && step.outputs.count == 1 {
                 let slot = step.outputs[0]
@@ -360,10 +366,7 @@ enum Planner {
         // first two nodes stay alive until then.
         var tails = 0
         if options.bandsUpsamplingTail {
-            var readersOf: [Int: [Int]] = [:]
-            for (i, step) in steps.enumerated() {
-                for name in step.node.inputs where !name.isEmpty { if let slot = slotOf[name] { readersOf[slot, default: []].append(i) } }
-            }
+            let readersOf = readersBySlot()
             func soleReader(_ step: Step) -> Int? {
                 guard step.outputs.count == 1, case .arena = values[step.outputs[0]].location,
                       let r = readersOf[step.outputs[0]], r.count == 1 else { return nil }
