@@ -107,15 +107,45 @@ import MegaFSGraph
     }
 }
 
-/// F(4x4, 3x3) from `WinogradConvPlan.f4MinPixels` output pixels up, F(2x2, 3x3) below.
+/// F(4x4, 3x3) from `WinogradConvPlan.f4MinPixels` output pixels up, and from
+/// `f4WideMinPixels` for wide convs (then with U made on every call); F(2x2, 3x3) below.
 @Test func winogradTileFollowsTheOutputSize() throws {
-    for (side, tile) in [(128, 4), (127, 2), (64, 2), (512, 4)] {
+    let wide = WinogradConvPlan.f4WideMinChannels, wideSide = Int(Double(WinogradConvPlan.f4WideMinPixels).squareRoot())
+    for (side, channels, tile) in [(128, 128, 4), (127, 128, 2), (64, 128, 2), (512, 128, 4),
+                                   (wideSide, wide, 4), (wideSide - 1, wide, 2), (wideSide, wide / 2, 2), (128, wide, 4)] {
         var g = ConvGeometry()
-        g.n = 1; g.cin = 128; g.cout = 128; g.h = side; g.w = side; g.oh = side; g.ow = side; g.kh = 3; g.kw = 3
+        g.n = 1; g.cin = channels; g.cout = channels; g.h = side; g.w = side; g.oh = side; g.ow = side; g.kh = 3; g.kw = 3
         g.padTop = 1; g.padLeft = 1; g.padBottom = 1; g.padRight = 1
-        #expect(WinogradConvPlan(g, algorithm: .winograd)?.tile == tile, "\(side)x\(side)")
-        #expect(WinogradConvPlan(g, algorithm: .winogradF4)?.tile == 4, "\(side)x\(side), forced F4")
+        let what = "\(side)x\(side) x \(channels)"
+        let held = WinogradConvPlan(g, algorithm: .winograd, weightsInScratch: false)
+        #expect(held?.tile == tile, "\(what)")
+        // A constant weight's U is held, except for the wide F4 below f4MinPixels.
+        let everyCall = tile == 4 && side * side < WinogradConvPlan.f4MinPixels
+        #expect(held?.transformsWeightsEveryCall == everyCall, "\(what)")
+        #expect((held?.weightBytes ?? -1 > 0) == everyCall, "\(what)")
+        #expect(WinogradConvPlan(g, algorithm: .winograd)?.transformsWeightsEveryCall == true, "\(what)")
+        let forced = WinogradConvPlan(g, algorithm: .winogradF4, weightsInScratch: false)
+        #expect(forced?.tile == 4 && forced?.transformsWeightsEveryCall == false, "\(what), forced F4")
     }
+}
+
+/// A wide conv at 64x64 with a constant weight: F4 with U made on every call, the weight kept
+/// by the session (not given back), the same values on a second call and against the reference.
+@Test func wideF4BelowItsBoundTransformsTheWeightOnEveryCall() throws {
+    var rng = Rng(4247)
+    let c = WinogradConvPlan.f4WideMinChannels, side = Int(Double(WinogradConvPlan.f4WideMinPixels).squareRoot())
+    var b = GraphBuilder()
+    let x = b.input("x", rng.tensor([1, c, side, side]))
+    let w = b.constant(rng.tensor([c, c, 3, 3], -0.05, 0.05), "w")
+    b.output(b.node("Conv", [x, w, b.constant(rng.tensor([c]), "b")], ["pads": .ints([1, 1, 1, 1]), "kernel_shape": .ints([3, 3])]))
+    let s = try expectMatchesReference(b, conv: .auto, "wide conv at \(side)x\(side)")
+    let convs = s.lastPlanSteps.compactMap { $0.kernel as? ConvKernel }
+    #expect(convs.count == 1 && convs.allSatisfy { $0.winograd?.tile == 4 && $0.winogradWeights == nil })
+    #expect(s.graph.initializers[b.graph.nodes[0].inputs[1]]?.storage.isReleased == false)
+    let name = b.graph.outputs[0].name
+    let first = try #require(try s.run(b.feeds)[name]).floats, second = try #require(try s.run(b.feeds)[name]).floats
+    let diff = zip(first, second).map { abs($0 - $1) }.max() ?? 0
+    #expect(first == second, "\(diff)")
 }
 
 @Test func modulatedConvForcedWinogradRunsIt() throws {

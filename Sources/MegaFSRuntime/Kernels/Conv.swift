@@ -226,7 +226,8 @@ final class ConvKernel: RuntimeKernel {
             name = (modulation != nil ? "modconv" : "conv") + (rows ? "(pointwise-rows)" : "(pointwise)")
         } else if let plan = winogradPlan {
             // Made here, not before the batch is merged: that path never reads it.
-            winogradWeights = heldWinograd?.u ?? floatWeight.map { plan.transformedWeights($0, threads: planningThreads) }
+            winogradWeights = heldWinograd?.u
+                ?? (plan.transformsWeightsEveryCall ? nil : floatWeight.map { plan.transformedWeights($0, threads: planningThreads) })
             bandRows = plan.rows
             colBytes = plan.scratchBytes
             weightScratchBytes = 0

@@ -21,6 +21,8 @@ struct WinogradConvPlan {
     let bandBytes: Int, haloBytes: Int, weightBytes: Int, inputBytes: Int, productBytes: Int
     /// The code path of the products (the transforms pick theirs when the program loads).
     let path: Conv3x3Path
+    /// U is made into the scratch on every run (`transformWeights`), not held by the caller.
+    let transformsWeightsEveryCall: Bool
 
     /// Output rows per band.
     var rows: Int { tile * tileRows }
@@ -34,6 +36,14 @@ struct WinogradConvPlan {
     /// 32x32 x 512, single-conv model). Its drift against PyTorch on the whole generator: max abs
     /// 1.14e-5 against 1.00e-5 with F2 only.
     static let f4MinPixels = 128 * 128
+    /// Wide convs (both channel counts from `f4WideMinChannels`) take F(4x4, 3x3) from this many
+    /// pixels, transforming their weight on every call (`transformsWeightsEveryCall`). Since the
+    /// products run on our rows product, F4 wins there too: the 1024 generator's 512-channel
+    /// conv at 64x64 took 33 ms against 57-59 with F2, at 32x32 9.3-9.8 against 15.8-19 (both
+    /// with U held; `MEGAFS_CONV=winograd-f4` against auto, `--profile`, two alternations,
+    /// Zen 4, 2026-12-01); at 32x32 the transform on every call would eat that gain.
+    static let f4WideMinPixels = 64 * 64
+    static let f4WideMinChannels = 256
     var haloOffset: Int { bandBytes }
     var weightOffset: Int { bandBytes + haloBytes }
     var inputOffset: Int { weightOffset + weightBytes }
@@ -91,8 +101,18 @@ struct WinogradConvPlan {
                   !weightsInScratch || g.cin * g.cout <= Self.autoMaxChannelProduct else { return nil }
         case .winograd, .winogradF4: break
         }
-        let tile = forcedTile ?? (algorithm == .winogradF4 || g.oh * g.ow >= Self.f4MinPixels ? 4 : 2)
+        let pixels = g.oh * g.ow
+        // Auto's F4 for wide convs below 128x128 makes U on every call: held, an F4 U (4x its
+        // weight: 38 MB for 512 x 512 channels) would have grown a whole swap's peak RSS by 21 MB
+        // per such conv (F2's U is 16.8 MB, the weight the session then keeps 9.4 MB). The
+        // transform costs about 5 ms at 512 x 512 on two threads: the 1024 generator's conv at
+        // 64x64 took 41-45 ms so, 36-42 with U held, 54-59 with F2 (three alternations).
+        let wideBelowF4 = forcedTile == nil && algorithm != .winogradF4 && pixels < Self.f4MinPixels
+            && pixels >= Self.f4WideMinPixels && min(g.cin, g.cout) >= Self.f4WideMinChannels
+            && g.cin * g.cout <= Self.autoMaxChannelProduct
+        let tile = forcedTile ?? (algorithm == .winogradF4 || pixels >= Self.f4MinPixels || wideBelowF4 ? 4 : 2)
         self.tile = tile
+        transformsWeightsEveryCall = weightsInScratch || wideBelowF4
         self.path = path
         let k = (tile + 2) * (tile + 2)
         channelsIn = g.cin; channelsOut = g.cout
@@ -105,7 +125,7 @@ struct WinogradConvPlan {
         paddedWidth = tile * tilesWide + 2
         bandBytes = Planner.align(g.cin * (tile * tileRows + 2) * paddedWidth * 4)
         haloBytes = Planner.align(g.cin * paddedWidth * 4)
-        weightBytes = weightsInScratch ? Planner.align(k * g.cout * g.cin * 4) : 0
+        weightBytes = transformsWeightsEveryCall ? Planner.align(k * g.cout * g.cin * 4) : 0
         inputBytes = Planner.align(k * g.cin * Self.rowStride(tiles: tileRows * tilesWide) * 4)
         productBytes = Planner.align(k * g.cout * Self.rowStride(tiles: tileRows * tilesWide) * 4)
     }
