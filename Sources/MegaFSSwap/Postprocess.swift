@@ -108,11 +108,19 @@ public enum Postprocess {
         guard image.channels == 3 else {
             throw ImageError.invalidArgument("toRGB8 needs 3 channels, got \(image.channels)")
         }
-        let px = image.values.map { v -> UInt8 in
-            guard !v.isNaN else { return 0 }
-            switch rounding {
-            case .nearest: return UInt8(min(max(v.rounded(.toNearestOrEven), 0), 255))
-            case .truncate: return UInt8(min(max(v, 0), 255).rounded(.towardZero))
+        let px = Resize.filled([UInt8].self, count: image.values.count) { dst in
+            image.values.withUnsafeBufferPointer { src in
+                let src = src.baseAddress!
+                imageThreads.forRanges(image.values.count, minPerThread: 1 << 18) { range in
+                    for i in range {
+                        let v = src[i]
+                        guard !v.isNaN else { dst[i] = 0; continue }
+                        switch rounding {
+                        case .nearest: dst[i] = UInt8(min(max(v.rounded(.toNearestOrEven), 0), 255))
+                        case .truncate: dst[i] = UInt8(min(max(v, 0), 255).rounded(.towardZero))
+                        }
+                    }
+                }
             }
         }
         return RGBImage(uncheckedWidth: image.width, height: image.height, pixels: px)

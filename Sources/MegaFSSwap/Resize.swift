@@ -49,16 +49,19 @@ public enum Resize {
     @inline(__always)
     static func resample(width w: Int, channels c: Int, outWidth ow: Int, ax: Axis, ay: Axis, rows: Range<Int>,
                          load: (Int) -> Double, store: (Int, Double) -> Void) {
-        for y in rows {
-            let r0 = ay.i0[y] * w, r1 = ay.i1[y] * w, fy = ay.f[y]
-            for x in 0..<ow {
-                let x0 = ax.i0[x], x1 = ax.i1[x], fx = ax.f[x]
-                for ch in 0..<c {
-                    store((y * ow + x) * c + ch, mix(load((r0 + x0) * c + ch), load((r0 + x1) * c + ch),
-                                                     load((r1 + x0) * c + ch), load((r1 + x1) * c + ch), fx: fx, fy: fy))
+        ax.i0.withUnsafeBufferPointer { xi0 in ax.i1.withUnsafeBufferPointer { xi1 in ax.f.withUnsafeBufferPointer { xf in
+            let xi0 = xi0.baseAddress!, xi1 = xi1.baseAddress!, xf = xf.baseAddress!
+            for y in rows {
+                let r0 = ay.i0[y] * w, r1 = ay.i1[y] * w, fy = ay.f[y]
+                for x in 0..<ow {
+                    let x0 = xi0[x], x1 = xi1[x], fx = xf[x]
+                    for ch in 0..<c {
+                        store((y * ow + x) * c + ch, mix(load((r0 + x0) * c + ch), load((r0 + x1) * c + ch),
+                                                         load((r1 + x0) * c + ch), load((r1 + x1) * c + ch), fx: fx, fy: fy))
+                    }
                 }
             }
-        }
+        } } }
     }
 
     /// The bilinear mix of the four neighbours a (top left), b (top right), p (bottom left),

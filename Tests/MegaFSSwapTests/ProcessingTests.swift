@@ -315,6 +315,13 @@ import Testing
         let r = try FloatImage(width: 2, height: 1, channels: 3, values: [2.5, 3.5, -3, 300, 254.7, .nan])
         #expect(try Postprocess.toRGB8(r).pixels == [2, 4, 0, 255, 255, 0])
         #expect(try Postprocess.toRGB8(r, rounding: .truncate).pixels == [2, 3, 0, 255, 254, 0])
+        // An image large enough to be split over the threads: every value as its own rule says.
+        let side = 640
+        let values = (0..<(side * side * 3)).map { i -> Float in i % 997 == 0 ? .nan : Float(i % 613) * 0.5 - 20.25 }
+        let big = try FloatImage(width: side, height: side, channels: 3, values: values)
+        #expect(try Postprocess.toRGB8(big).pixels == values.map { $0.isNaN ? 0 : UInt8(min(max($0.rounded(.toNearestOrEven), 0), 255)) })
+        #expect(try Postprocess.toRGB8(big, rounding: .truncate).pixels
+                == values.map { $0.isNaN ? 0 : UInt8(min(max($0, 0), 255).rounded(.towardZero)) })
     }
 
     @Test func compositeAtTargetSize() throws {
