@@ -25,7 +25,8 @@ struct Run: ParsableCommand {
             stride-2 transposed convolutions are computed (auto: Winograd for 3x3 stride-1 convs \
             with 128-512 channels and 16x16 outputs or more (32-512 channels and 32x32 with \
             AVX-512), F(4x4,3x3) \
-            from 128x128 up and F(2x2,3x3) below, the direct kernel for the other 3x3 stride-1 \
+            from 128x128 up (and from 64x64 with at least 256 channels, its transformed \
+            weight then made on every call) and F(2x2,3x3) below, the direct kernel for the other 3x3 stride-1 \
             convs at least 16 columns wide and for 3x3 stride-2 transposed convs with at least \
             16 input columns, GEMM + col2im for the other transposed convs, im2col + sgemm \
             for the rest and the streamed products for convs of at most 32 output columns; \
