@@ -7,10 +7,14 @@
 #pragma clang fp contract(off)
 
 /* Input channels per step of the weight transforms: 16 (cout, cin) pairs side by side in vector
- * lanes, each with the same operations as one pair alone (so the same bits). One pair at a time
- * took 7.5 (F2) and 37 ms (F4) for a 512 x 512 weight on one thread, 1.9 and 6.1 ms this way
- * (Zen 4): a weight transformed on every call pays that each time. */
+ * lanes, each with the same operations as one pair alone (so the same bits). The results of
+ * WINO_WEIGHT_CHUNK input channels gather in a small buffer and then go to each plane of U as
+ * one contiguous run: the 16 or 36 planes are a multiple of 4 kB apart, and storing every step
+ * to all of them at once kept as many write streams open in one cache set. One pair at a time
+ * with such stores took 37 ms for an F4 U of 512 x 512 and 77-84 ms for an F2 U of
+ * 2048 x 512 on one thread (Zen 4). */
 #define WINO_WEIGHT_LANES 16
+#define WINO_WEIGHT_CHUNK 128
 
 /* g[t][i] = tap t of pair i (weight rows of 9 taps from src), lanes past n zero. */
 __attribute__((always_inline)) static inline void wino_load_taps(const float *src, int n, float g[9][WINO_WEIGHT_LANES]) {
@@ -18,47 +22,36 @@ __attribute__((always_inline)) static inline void wino_load_taps(const float *sr
         for (int t = 0; t < 9; t++) g[t][i] = i < n ? src[(size_t)i * 9 + t] : 0.0f;
 }
 
-/* dst[0..n) = q. A full step at a 64-byte boundary stores one cache line without reading it
- * first (non-temporal): the 16 or 36 planes of U are a multiple of 4 kB apart, so each step's
- * lines all fall in one cache set, and U is larger than the caches anyway. */
-typedef float wino_lanes __attribute__((vector_size(4 * WINO_WEIGHT_LANES), aligned(4)));
-__attribute__((always_inline)) static inline void wino_store_lanes(float *dst, const float *q, int n) {
-    if (n == WINO_WEIGHT_LANES && ((uintptr_t)dst & 63) == 0) {
-        wino_lanes v;
-        __builtin_memcpy(&v, q, sizeof v);
-        __builtin_nontemporal_store(v, (wino_lanes *)dst);
-    } else
-        for (int i = 0; i < n; i++) dst[i] = q[i];
-}
-
 MFS_MULTIVERSION void mfs_winograd_f2_weights(const float *weight, int cin, int cout, int co0, int co1, float *u) {
     const size_t plane = (size_t)cout * cin;
-    enum { L = WINO_WEIGHT_LANES };
+    enum { L = WINO_WEIGHT_LANES, C = WINO_WEIGHT_CHUNK };
+    float q[16][C];
     for (int co = co0; co < co1; co++)
-        for (int c0 = 0; c0 < cin; c0 += L) {
-            const int n = cin - c0 < L ? cin - c0 : L;
-            float g[9][L];
-            wino_load_taps(weight + ((size_t)co * cin + c0) * 9, n, g);
-            float gg[4][3][L];   /* G g: rows g0, (g0 + g1 + g2) / 2, (g0 - g1 + g2) / 2, g2 */
-            for (int j = 0; j < 3; j++)
-                for (int i = 0; i < L; i++) {
-                    gg[0][j][i] = g[j][i];
-                    gg[1][j][i] = 0.5f * (g[j][i] + g[3 + j][i] + g[6 + j][i]);
-                    gg[2][j][i] = 0.5f * (g[j][i] - g[3 + j][i] + g[6 + j][i]);
-                    gg[3][j][i] = g[6 + j][i];
-                }
-            float *dst = u + (size_t)co * cin + c0;
-            for (int r = 0; r < 4; r++) {
-                float q[4][L];
-                for (int i = 0; i < L; i++) {
-                    const float a = gg[r][0][i], b = gg[r][1][i], c = gg[r][2][i];
-                    q[0][i] = a;
-                    q[1][i] = 0.5f * (a + b + c);
-                    q[2][i] = 0.5f * (a - b + c);
-                    q[3][i] = c;
-                }
-                for (int j = 0; j < 4; j++) wino_store_lanes(dst + (size_t)(4 * r + j) * plane, q[j], n);
+        for (int cc = 0; cc < cin; cc += C) {
+            const int cn = cin - cc < C ? cin - cc : C;
+            for (int c0 = 0; c0 < cn; c0 += L) {
+                const int n = cn - c0 < L ? cn - c0 : L;
+                float g[9][L];
+                wino_load_taps(weight + ((size_t)co * cin + cc + c0) * 9, n, g);
+                float gg[4][3][L];   /* G g: rows g0, (g0 + g1 + g2) / 2, (g0 - g1 + g2) / 2, g2 */
+                for (int j = 0; j < 3; j++)
+                    for (int i = 0; i < L; i++) {
+                        gg[0][j][i] = g[j][i];
+                        gg[1][j][i] = 0.5f * (g[j][i] + g[3 + j][i] + g[6 + j][i]);
+                        gg[2][j][i] = 0.5f * (g[j][i] - g[3 + j][i] + g[6 + j][i]);
+                        gg[3][j][i] = g[6 + j][i];
+                    }
+                for (int r = 0; r < 4; r++)
+                    for (int i = 0; i < L; i++) {
+                        const float a = gg[r][0][i], b = gg[r][1][i], c = gg[r][2][i];
+                        q[4 * r + 0][c0 + i] = a;
+                        q[4 * r + 1][c0 + i] = 0.5f * (a + b + c);
+                        q[4 * r + 2][c0 + i] = 0.5f * (a - b + c);
+                        q[4 * r + 3][c0 + i] = c;
+                    }
             }
+            float *dst = u + (size_t)co * cin + cc;
+            for (int k = 0; k < 16; k++) __builtin_memcpy(dst + (size_t)k * plane, q[k], (size_t)cn * sizeof(float));
         }
 }
 
@@ -193,29 +186,31 @@ __attribute__((always_inline)) static inline void f4_at(float q0, float q1, floa
 
 MFS_MULTIVERSION void mfs_winograd_f4_weights(const float *weight, int cin, int cout, int co0, int co1, float *u) {
     const size_t plane = (size_t)cout * cin;
-    enum { L = WINO_WEIGHT_LANES };
+    enum { L = WINO_WEIGHT_LANES, C = WINO_WEIGHT_CHUNK };
+    float q[36][C];
     for (int co = co0; co < co1; co++)
-        for (int c0 = 0; c0 < cin; c0 += L) {
-            const int n = cin - c0 < L ? cin - c0 : L;
-            float g[9][L];
-            wino_load_taps(weight + ((size_t)co * cin + c0) * 9, n, g);
-            float gg[3][6][L];   /* (G g)^T: column j of G g in gg[j] */
-            for (int j = 0; j < 3; j++)
-                for (int i = 0; i < L; i++) {
-                    float o[6];
-                    f4_g(g[j][i], g[3 + j][i], g[6 + j][i], o);
-                    for (int r = 0; r < 6; r++) gg[j][r][i] = o[r];
-                }
-            float *dst = u + (size_t)co * cin + c0;
-            for (int r = 0; r < 6; r++) {
-                float q[6][L];
-                for (int i = 0; i < L; i++) {
-                    float o[6];
-                    f4_g(gg[0][r][i], gg[1][r][i], gg[2][r][i], o);
-                    for (int j = 0; j < 6; j++) q[j][i] = o[j];
-                }
-                for (int j = 0; j < 6; j++) wino_store_lanes(dst + (size_t)(6 * r + j) * plane, q[j], n);
+        for (int cc = 0; cc < cin; cc += C) {
+            const int cn = cin - cc < C ? cin - cc : C;
+            for (int c0 = 0; c0 < cn; c0 += L) {
+                const int n = cn - c0 < L ? cn - c0 : L;
+                float g[9][L];
+                wino_load_taps(weight + ((size_t)co * cin + cc + c0) * 9, n, g);
+                float gg[3][6][L];   /* (G g)^T: column j of G g in gg[j] */
+                for (int j = 0; j < 3; j++)
+                    for (int i = 0; i < L; i++) {
+                        float o[6];
+                        f4_g(g[j][i], g[3 + j][i], g[6 + j][i], o);
+                        for (int r = 0; r < 6; r++) gg[j][r][i] = o[r];
+                    }
+                for (int r = 0; r < 6; r++)
+                    for (int i = 0; i < L; i++) {
+                        float o[6];
+                        f4_g(gg[0][r][i], gg[1][r][i], gg[2][r][i], o);
+                        for (int j = 0; j < 6; j++) q[6 * r + j][c0 + i] = o[j];
+                    }
             }
+            float *dst = u + (size_t)co * cin + cc;
+            for (int k = 0; k < 36; k++) __builtin_memcpy(dst + (size_t)k * plane, q[k], (size_t)cn * sizeof(float));
         }
 }
 
