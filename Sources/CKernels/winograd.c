@@ -22,37 +22,51 @@ __attribute__((always_inline)) static inline void wino_load_taps(const float *sr
         for (int t = 0; t < 9; t++) g[t][i] = i < n ? src[(size_t)i * 9 + t] : 0.0f;
 }
 
-MFS_MULTIVERSION void mfs_winograd_f2_weights(const float *weight, int cin, int cout, int co0, int co1, float *u) {
+/* The loops of both weight transforms: `step` turns the taps of 16 pairs (lanes past the
+ * chunk's end zero) into their `planes` values, q[k][c0 + i]; each chunk of q then goes to U. */
+typedef void (*wino_weight_step)(float g[9][WINO_WEIGHT_LANES], float (*q)[WINO_WEIGHT_CHUNK], int c0);
+__attribute__((always_inline)) static inline void wino_weights(const float *weight, int cin, int cout, int co0, int co1,
+                                                               float *u, int planes, float (*q)[WINO_WEIGHT_CHUNK],
+                                                               wino_weight_step step) {
     const size_t plane = (size_t)cout * cin;
-    enum { L = WINO_WEIGHT_LANES, C = WINO_WEIGHT_CHUNK };
-    float q[16][C];
     for (int co = co0; co < co1; co++)
-        for (int cc = 0; cc < cin; cc += C) {
-            const int cn = cin - cc < C ? cin - cc : C;
-            for (int c0 = 0; c0 < cn; c0 += L) {
-                const int n = cn - c0 < L ? cn - c0 : L;
-                float g[9][L];
-                wino_load_taps(weight + ((size_t)co * cin + cc + c0) * 9, n, g);
-                float gg[4][3][L];   /* G g: rows g0, (g0 + g1 + g2) / 2, (g0 - g1 + g2) / 2, g2 */
-                for (int j = 0; j < 3; j++)
-                    for (int i = 0; i < L; i++) {
-                        gg[0][j][i] = g[j][i];
-                        gg[1][j][i] = 0.5f * (g[j][i] + g[3 + j][i] + g[6 + j][i]);
-                        gg[2][j][i] = 0.5f * (g[j][i] - g[3 + j][i] + g[6 + j][i]);
-                        gg[3][j][i] = g[6 + j][i];
-                    }
-                for (int r = 0; r < 4; r++)
-                    for (int i = 0; i < L; i++) {
-                        const float a = gg[r][0][i], b = gg[r][1][i], c = gg[r][2][i];
-                        q[4 * r + 0][c0 + i] = a;
-                        q[4 * r + 1][c0 + i] = 0.5f * (a + b + c);
-                        q[4 * r + 2][c0 + i] = 0.5f * (a - b + c);
-                        q[4 * r + 3][c0 + i] = c;
-                    }
+        for (int cc = 0; cc < cin; cc += WINO_WEIGHT_CHUNK) {
+            const int cn = cin - cc < WINO_WEIGHT_CHUNK ? cin - cc : WINO_WEIGHT_CHUNK;
+            for (int c0 = 0; c0 < cn; c0 += WINO_WEIGHT_LANES) {
+                float g[9][WINO_WEIGHT_LANES];
+                wino_load_taps(weight + ((size_t)co * cin + cc + c0) * 9,
+                               cn - c0 < WINO_WEIGHT_LANES ? cn - c0 : WINO_WEIGHT_LANES, g);
+                step(g, q, c0);
             }
             float *dst = u + (size_t)co * cin + cc;
-            for (int k = 0; k < 16; k++) __builtin_memcpy(dst + (size_t)k * plane, q[k], (size_t)cn * sizeof(float));
+            for (int k = 0; k < planes; k++) __builtin_memcpy(dst + (size_t)k * plane, q[k], (size_t)cn * sizeof(float));
         }
+}
+
+__attribute__((always_inline)) static inline void f2_weight_step(float g[9][WINO_WEIGHT_LANES],
+                                                                 float (*q)[WINO_WEIGHT_CHUNK], int c0) {
+    enum { L = WINO_WEIGHT_LANES };
+    float gg[4][3][L];   /* G g: rows g0, (g0 + g1 + g2) / 2, (g0 - g1 + g2) / 2, g2 */
+    for (int j = 0; j < 3; j++)
+        for (int i = 0; i < L; i++) {
+            gg[0][j][i] = g[j][i];
+            gg[1][j][i] = 0.5f * (g[j][i] + g[3 + j][i] + g[6 + j][i]);
+            gg[2][j][i] = 0.5f * (g[j][i] - g[3 + j][i] + g[6 + j][i]);
+            gg[3][j][i] = g[6 + j][i];
+        }
+    for (int r = 0; r < 4; r++)
+        for (int i = 0; i < L; i++) {
+            const float a = gg[r][0][i], b = gg[r][1][i], c = gg[r][2][i];
+            q[4 * r + 0][c0 + i] = a;
+            q[4 * r + 1][c0 + i] = 0.5f * (a + b + c);
+            q[4 * r + 2][c0 + i] = 0.5f * (a - b + c);
+            q[4 * r + 3][c0 + i] = c;
+        }
+}
+
+MFS_MULTIVERSION void mfs_winograd_f2_weights(const float *weight, int cin, int cout, int co0, int co1, float *u) {
+    float q[16][WINO_WEIGHT_CHUNK];
+    wino_weights(weight, cin, cout, co0, co1, u, 16, q, f2_weight_step);
 }
 
 /* Tiles per chunk of a tile row: the four rows of B^T d for a chunk stay on the stack
@@ -184,34 +198,27 @@ __attribute__((always_inline)) static inline void f4_at(float q0, float q1, floa
     o[3] = (b + 8.0f * d) + q5;
 }
 
-MFS_MULTIVERSION void mfs_winograd_f4_weights(const float *weight, int cin, int cout, int co0, int co1, float *u) {
-    const size_t plane = (size_t)cout * cin;
-    enum { L = WINO_WEIGHT_LANES, C = WINO_WEIGHT_CHUNK };
-    float q[36][C];
-    for (int co = co0; co < co1; co++)
-        for (int cc = 0; cc < cin; cc += C) {
-            const int cn = cin - cc < C ? cin - cc : C;
-            for (int c0 = 0; c0 < cn; c0 += L) {
-                const int n = cn - c0 < L ? cn - c0 : L;
-                float g[9][L];
-                wino_load_taps(weight + ((size_t)co * cin + cc + c0) * 9, n, g);
-                float gg[3][6][L];   /* (G g)^T: column j of G g in gg[j] */
-                for (int j = 0; j < 3; j++)
-                    for (int i = 0; i < L; i++) {
-                        float o[6];
-                        f4_g(g[j][i], g[3 + j][i], g[6 + j][i], o);
-                        for (int r = 0; r < 6; r++) gg[j][r][i] = o[r];
-                    }
-                for (int r = 0; r < 6; r++)
-                    for (int i = 0; i < L; i++) {
-                        float o[6];
-                        f4_g(gg[0][r][i], gg[1][r][i], gg[2][r][i], o);
-                        for (int j = 0; j < 6; j++) q[6 * r + j][c0 + i] = o[j];
-                    }
-            }
-            float *dst = u + (size_t)co * cin + cc;
-            for (int k = 0; k < 36; k++) __builtin_memcpy(dst + (size_t)k * plane, q[k], (size_t)cn * sizeof(float));
+__attribute__((always_inline)) static inline void f4_weight_step(float g[9][WINO_WEIGHT_LANES],
+                                                                 float (*q)[WINO_WEIGHT_CHUNK], int c0) {
+    enum { L = WINO_WEIGHT_LANES };
+    float gg[3][6][L];   /* (G g)^T: column j of G g in gg[j] */
+    for (int j = 0; j < 3; j++)
+        for (int i = 0; i < L; i++) {
+            float o[6];
+            f4_g(g[j][i], g[3 + j][i], g[6 + j][i], o);
+            for (int r = 0; r < 6; r++) gg[j][r][i] = o[r];
         }
+    for (int r = 0; r < 6; r++)
+        for (int i = 0; i < L; i++) {
+            float o[6];
+            f4_g(gg[0][r][i], gg[1][r][i], gg[2][r][i], o);
+            for (int j = 0; j < 6; j++) q[6 * r + j][c0 + i] = o[j];
+        }
+}
+
+MFS_MULTIVERSION void mfs_winograd_f4_weights(const float *weight, int cin, int cout, int co0, int co1, float *u) {
+    float q[36][WINO_WEIGHT_CHUNK];
+    wino_weights(weight, cin, cout, co0, co1, u, 36, q, f4_weight_step);
 }
 
 MFS_MULTIVERSION void mfs_winograd_f4_input(const float *xpad, int cin, int c0, int c1, int tb, int tw, int wp, float *v,
