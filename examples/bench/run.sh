@@ -33,7 +33,9 @@ if [ -z "$megafs" ]; then
   "$py" "$root/examples/bench/bench.py" --prepare-only "$@" || echo "preparing artifacts failed; the main run retries what is missing" >&2
   wait $build_pid || true
   trap - INT TERM
-  if [ "$(cat "$log.rc" 2>/dev/null)" != 0 ]; then
+  # SwiftPM can report an error (a source edited while it builds) and still exit 0, leaving the
+  # previous binary in place: measuring that would credit the current tree with old code.
+  if [ "$(cat "$log.rc" 2>/dev/null)" != 0 ] || grep -q "^error:" "$log"; then
     tail -30 "$log" >&2; echo "building megafs failed (log: $log)" >&2; exit 1
   fi
   export BENCH_BUILD_SECONDS=$(( $(cat "$log.end") - t0 ))
