@@ -15,7 +15,8 @@ import MegaFSGraph
         for (cin, cout, h, w, n) in [(5, 7, 9, 11, 1), (6, 6, 23, 24, 2), (4, 3, 1, 40, 1), (3, 5, 33, 1, 1), (8, 4, 13, 6, 1),
                                      (3, 2, 14, 18, 1),   // rows and columns 2 past a multiple of 4
                                      (9, 19, 17, 21, 1),  // two 8-row blocks of the product and a tail
-                                     (2, 3, 3, 1030, 1)] {  // 258 (515) tiles a row: two chunks of the input transform
+                                     (2, 3, 3, 1030, 1),  // 258 (515) tiles a row: two chunks of the input transform
+                                     (131, 3, 9, 7, 1)] {  // the weight transform's 128-channel runs and a short one
             var b = GraphBuilder()
             let x = b.input("x", rng.tensor([n, cin, h, w]))
             var y = b.node("Conv", [x, b.constant(rng.tensor([cout, cin, 3, 3]), "w"), b.constant(rng.tensor([cout]), "b")],
