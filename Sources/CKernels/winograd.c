@@ -1,6 +1,5 @@
 /* Winograd F(2x2, 3x3) transforms: see winograd.h. Plain C the compiler vectorises over tiles
  * (each of the 16 planes of V and M is contiguous over tiles). */
-#include <stdint.h>
 #include "winograd.h"
 #include "multiversion.h"
 

@@ -21,8 +21,9 @@ struct WinogradConvPlan {
     let bandBytes: Int, haloBytes: Int, weightBytes: Int, inputBytes: Int, productBytes: Int
     /// The code path of the products (the transforms pick theirs when the program loads).
     let path: Conv3x3Path
-    /// U is made into the scratch on every run (`transformWeights`), not held by the caller.
-    let transformsWeightsEveryCall: Bool
+    /// U is made into the scratch on every run (`transformWeights`), not held by the caller:
+    /// exactly when the scratch has room for it.
+    var transformsWeightsEveryCall: Bool { weightBytes > 0 }
 
     /// Output rows per band.
     var rows: Int { tile * tileRows }
@@ -88,7 +89,8 @@ struct WinogradConvPlan {
     static func bandBudget(im2colBudget: Int) -> Int { max(1, 2 * im2colBudget) }
 
     /// `weightsInScratch`: U is computed into the scratch on every run (`transformWeights`);
-    /// false when the caller holds it (`transformedWeights`, for a constant weight).
+    /// false when the caller can hold it (`transformedWeights`, for a constant weight), which
+    /// auto's wide F4 below `f4MinPixels` still overrides (`transformsWeightsEveryCall`).
     init?(_ g: ConvGeometry, algorithm: ConvAlgorithm, bandBudgetBytes: Int = bandBudget(im2colBudget: im2colBudgetBytes),
           weightsInScratch: Bool = true, tile forcedTile: Int? = nil, path: Conv3x3Path = .best) {
         guard g.kh == 3, g.kw == 3, g.sh == 1, g.sw == 1, g.dh == 1, g.dw == 1, g.groups == 1,
@@ -112,7 +114,6 @@ struct WinogradConvPlan {
             && g.cin * g.cout <= Self.autoMaxChannelProduct
         let tile = forcedTile ?? (algorithm == .winogradF4 || pixels >= Self.f4MinPixels || wideBelowF4 ? 4 : 2)
         self.tile = tile
-        transformsWeightsEveryCall = weightsInScratch || wideBelowF4
         self.path = path
         let k = (tile + 2) * (tile + 2)
         channelsIn = g.cin; channelsOut = g.cout
@@ -125,7 +126,7 @@ struct WinogradConvPlan {
         paddedWidth = tile * tilesWide + 2
         bandBytes = Planner.align(g.cin * (tile * tileRows + 2) * paddedWidth * 4)
         haloBytes = Planner.align(g.cin * paddedWidth * 4)
-        weightBytes = transformsWeightsEveryCall ? Planner.align(k * g.cout * g.cin * 4) : 0
+        weightBytes = weightsInScratch || wideBelowF4 ? Planner.align(k * g.cout * g.cin * 4) : 0
         inputBytes = Planner.align(k * g.cin * Self.rowStride(tiles: tileRows * tilesWide) * 4)
         productBytes = Planner.align(k * g.cout * Self.rowStride(tiles: tileRows * tilesWide) * 4)
     }
