@@ -23,8 +23,7 @@ struct Run: ParsableCommand {
             Environment (for measurements and tests): \
             MEGAFS_CONV=auto|im2col|direct|winograd|winograd-f4 picks how 3x3 convolutions and \
             stride-2 transposed convolutions are computed (auto: Winograd for 3x3 stride-1 convs \
-            with 128-512 channels and 16x16 outputs or more (32-512 channels and 32x32 with \
-            AVX-512), F(4x4,3x3) \
+            with 32-512 channels and 16x16 outputs or more (32x32 with AVX-512), F(4x4,3x3) \
             from 128x128 up (and from 64x64 with at least 256 channels, its transformed \
             weight then made on every call) and F(2x2,3x3) below, the direct kernel for the other 3x3 stride-1 \
             convs at least 16 columns wide and for 3x3 stride-2 transposed convs with at least \

@@ -68,7 +68,10 @@ struct WinogradConvPlan {
     /// generator's 32- and 64-channel convs: 92-101 against 134-143 ms at 1024 px x 32 and
     /// 67-74 against 114-121 ms at 512 px x 64 (whole generator 695-735 against 786-820 ms,
     /// three alternations); on the encoder's 64-channel convs at 64x64 it came out even. Hence
-    /// 32 channels where the best path is AVX-512; 128 on AVX2, where it was last measured.
+    /// 32 channels. The same holds on AVX2 against its weaker direct kernel: the whole generator
+    /// 868-992 against 1139-1168 ms (median of 5 runs, four alternations) and 310 against 408 MB
+    /// of peak RSS (no direct-kernel bands); the encoder's 64-channel convs at 64x64 2.5-4.4
+    /// against 3.6-4.9 ms (AMD EPYC Zen 3, AVX2 only, 2 threads, 2026-12-01).
     ///
     /// A constant weight's U is made once at planning (`weightsInScratch: false`), and its band
     /// scratch stays within the budget whatever the channels: then Winograd also wins below
@@ -79,7 +82,7 @@ struct WinogradConvPlan {
     /// 1024, 512 channels: 3.6 against 6.0 ms (direct) at 16x16, 1.35-1.4 against 2.4 ms
     /// (im2col) at 8x8, even at 4x4. U is 16/9 of the weight: held beside it, this cost the
     /// encoder 116 MB of peak RSS, hence `HeldWeights` (the session gives the weight back).
-    static var autoMinChannels: Int { Conv3x3Path.best == .avx512 ? 32 : 128 }
+    static let autoMinChannels = 32
     static var autoMinPixels: Int { Conv3x3Path.best == .avx512 ? 1024 : 256 }
     static var autoMinPixelsConstantWeight: Int { Conv3x3Path.best == .avx512 ? 64 : 256 }
     static let autoMaxChannelProduct = 512 * 512
