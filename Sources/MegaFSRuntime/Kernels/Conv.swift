@@ -92,11 +92,12 @@ final class ConvKernel: RuntimeKernel {
     let streamsWeights: Bool
     let transposedBytes: Int
     static let streamedMaxColumns = 32
-    /// On AVX-512, a float streamed conv with at least this many columns multiplies with
-    /// `mfs_sgemm_rows` instead (8 weight rows x 32 columns per tile, all of K per tile, the
-    /// columns read in place): the encoder's 32-column mapping convs took 1.06-1.23 ms against
-    /// 1.64-1.71, its 8-column ones 0.65-0.74 against 0.75-0.91; at 2 columns the NT product's
-    /// dot products stay ahead (the tile would be 2 of 16 lanes).
+    /// A float streamed conv with at least this many columns multiplies with `mfs_sgemm_rows`
+    /// instead (the columns read in place, each weight row once). AVX-512 (8 weight rows x 32
+    /// columns per tile, all of K per tile): the encoder's 32-column mapping convs took
+    /// 1.06-1.23 ms against 1.64-1.71, its 8-column ones 0.65-0.74 against 0.75-0.91. AVX2 (6 x
+    /// 16 tiles, K in blocks of 512): see the measurements beside `mfs_sgemm_rows`. At 2
+    /// columns the NT product's dot products stay ahead (the tile would be 2 of 16 lanes).
     static let streamedRowsMinColumns = 8
     let streamsRows: Bool
     /// Weight-only int8: a streamed conv reads its int8 weight rows (scaled per row) directly,
@@ -195,7 +196,7 @@ final class ConvKernel: RuntimeKernel {
             mergesBatch = true
             streamsWeights = streams
             streamedInt8 = streams ? quantizedWeight.flatMap { $0.scalesRows(g.cout, rowLength: k) ? $0 : nil } : nil
-            streamsRows = streams && streamedInt8 == nil && Conv3x3Path.best == .avx512 && p * g.n >= Self.streamedRowsMinColumns
+            streamsRows = streams && streamedInt8 == nil && Conv3x3Path.best != .reference && p * g.n >= Self.streamedRowsMinColumns
             bandRows = g.oh
             colBytes = ((k * p * g.n * 4 + 63) / 64) * 64
             mergedOutBytes = ((g.cout * p * g.n * 4 + 63) / 64) * 64
