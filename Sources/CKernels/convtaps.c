@@ -188,7 +188,8 @@ rows_tile8(int R, const float *w, int k, int k0, int k1, const float *x, size_t 
     for (int r = 0; r < R; r++) _mm256_maskstore_ps(y + r * ldy, mask, acc[r]);
 }
 
-/* R rows (R16 <= 6 with 16-column tiles, R <= 12 for the 8-column ones) over all columns. */
+/* R rows over all columns: 16-column tiles while R <= 6 (their 12 accumulators), then 8-column
+ * ones (R <= 12), the last one masked. */
 __attribute__((target("avx2,fma"), always_inline)) static inline void
 rows_block(int R, const float *w, int k, const float *x, size_t ldx, int n, float *y, size_t ldy) {
     for (int k0 = 0; k0 < k; k0 += ROWS_KC) {
